@@ -119,9 +119,11 @@ fn against_dd(c: &mut Criterion) {
     group.bench_function("weir-os-1KiBx1000", |b| {
         b.iter_custom(|iters| time_appends(&batch, FlushMode::Os, 1, iters))
     });
-    group.bench_function("weir-fsync-4-writers-1KiBx1000", |b| {
-        b.iter_custom(|iters| time_appends(&batch, FlushMode::Fsync, 4, iters))
-    });
+    for writers in [4, 8] {
+        group.bench_function(format!("weir-fsync-{writers}-writers-1KiBx1000"), |b| {
+            b.iter_custom(|iters| time_appends(&batch, FlushMode::Fsync, writers, iters))
+        });
+    }
     group.throughput(Throughput::Bytes(1 << 20));
     group.bench_function("dd-bs1M-buffered", |b| {
         b.iter_custom(|iters| time_dd(iters, false))

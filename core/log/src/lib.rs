@@ -30,6 +30,7 @@ mod segment;
 mod store;
 pub mod testing;
 mod topic;
+mod writeback;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{

@@ -392,6 +392,9 @@ impl PartitionLog {
             }
             Err(AppendFailure::Index(e)) => return Err(self.poison(state, e)),
         }
+        if config.flush.mode == FlushMode::Fsync {
+            state.active().start_writeback(len);
+        }
         let mut commit = self.commit.lock();
         commit.oldest_unsynced_ms.get_or_insert(now);
         Ok(AppendInfo {

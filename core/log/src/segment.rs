@@ -522,6 +522,11 @@ impl Segment {
         self.times.seal()
     }
 
+    /// Starts writing the last `len` bytes to disk without waiting (see `writeback`).
+    pub(crate) fn start_writeback(&self, len: u64) {
+        crate::writeback::start(&self.log, self.size.saturating_sub(len), len);
+    }
+
     /// Syncs the log file's data.
     pub(crate) fn sync(&self) -> Result<(), IoError> {
         self.log
