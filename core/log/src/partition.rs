@@ -706,8 +706,8 @@ impl PartitionLog {
         Ok(outcome)
     }
 
-    /// Syncs everything and writes the clean-shutdown marker, so the next open scans
-    /// nothing. The log refuses writes afterwards.
+    /// Syncs everything and writes the clean-shutdown marker, so the next open reads no
+    /// batch at all. The log refuses writes afterwards.
     pub fn close(&self) -> Result<(), MaintenanceError> {
         let mut state = self.state.write();
         if state.closed {
@@ -716,6 +716,7 @@ impl PartitionLog {
         if state.poisoned {
             return Err(MaintenanceError::Poisoned(self.dir.clone()));
         }
+        state.active_mut().push_time_entry()?;
         state.active().sync_all()?;
         let active = state.active();
         let marker = vec![

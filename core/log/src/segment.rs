@@ -144,11 +144,11 @@ impl Segment {
             segment.offset_of_max_timestamp = base + u64::from(last.relative_offset);
         }
         if active {
-            // Only the bytes after the last index entry are unknown: the time index may lag
-            // behind the last batches, and the next index entry is due by position.
+            // Opened from a clean shutdown, whose close wrote the final time index entry:
+            // the largest timestamp is the last entry, and the next index entry is due by
+            // position alone, so nothing is read.
             let from = segment.offsets.last().map_or(0, |e| u64::from(e.position));
             segment.bytes_since_index = segment.size - from;
-            segment.refresh_max_timestamp(from)?;
         }
         Ok(segment)
     }
@@ -332,7 +332,9 @@ impl Segment {
         Ok(())
     }
 
-    fn push_time_entry(&mut self) -> Result<(), IoError> {
+    /// Records the largest timestamp so far in the time index (done on close, so a clean
+    /// open need not scan for it).
+    pub(crate) fn push_time_entry(&mut self) -> Result<(), IoError> {
         let newer = self
             .times
             .last()
