@@ -1,11 +1,13 @@
-//! The `weir` command line. So far it checks broker configuration files; `weir broker`,
-//! `weir topic`, `weir produce`, `weir consume` and `weir run` arrive with their issues.
+//! The `weir` command line: `weir broker` runs a Kafka-protocol broker; `weir config check`
+//! validates a config file. The client commands (`topic`, `produce`, `consume`, `group`) and
+//! `weir run` arrive with their issues.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use weir_broker::BrokerConfig;
+use weir_broker::{Broker, BrokerConfig};
 
 #[derive(Parser)]
 #[command(
@@ -20,6 +22,12 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Runs a single-node broker until SIGINT or SIGTERM, then closes every log cleanly.
+    Broker {
+        /// The broker's TOML file (`[broker]`, `[topics.NAME]`); Kafka's defaults without one.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
     /// Configuration files.
     Config {
         #[command(subcommand)]
@@ -37,28 +45,68 @@ enum ConfigAction {
 }
 
 fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
     let cli = Cli::parse();
-    match cli.command {
+    let result = match cli.command {
+        Command::Broker { config } => run_broker(config),
         Command::Config {
             action: ConfigAction::Check { file },
         } => check_config(file),
-    }
-}
-
-fn check_config(file: PathBuf) -> ExitCode {
-    match BrokerConfig::load(&file) {
-        Ok(config) => {
-            print_config(&config);
-            ExitCode::SUCCESS
-        }
-        Err(errors) => {
-            eprintln!("{errors}");
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("weir: {e:#}");
             ExitCode::FAILURE
         }
     }
 }
 
-fn print_config(config: &BrokerConfig) {
+fn load_config(file: Option<PathBuf>) -> anyhow::Result<BrokerConfig> {
+    match file {
+        Some(file) => BrokerConfig::load(&file).map_err(|errors| anyhow::anyhow!("{errors}")),
+        None => Ok(BrokerConfig::default()),
+    }
+}
+
+fn run_broker(config: Option<PathBuf>) -> anyhow::Result<()> {
+    let config = load_config(config)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("weir-broker")
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async {
+        let broker = Broker::open(config)?;
+        broker.serve(shutdown_signal()).await?;
+        Ok(())
+    })
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(term) => term,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot listen for SIGTERM");
+            std::future::pending::<()>().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
+fn check_config(file: PathBuf) -> anyhow::Result<()> {
+    let config = load_config(Some(file))?;
     let log = config.log_config();
     let dirs: Vec<String> = config
         .log_dirs()
@@ -85,13 +133,13 @@ fn print_config(config: &BrokerConfig) {
         config.log_retention_check_interval().as_millis()
     );
     println!("log_flush = {:?}", log.flush.mode);
-    for name in config.topics().keys() {
-        let topic = config.topic_log_config(name);
-        println!(
-            "[topics.{name}] segment_bytes = {}, retention_ms = {}, flush = {:?}",
-            topic.segment_bytes,
-            topic.retention.map_or(-1, |d| d.as_millis() as i64),
-            topic.flush.mode
-        );
+    for (name, topic) in config.topics() {
+        let entries: Vec<String> = topic
+            .kafka_entries()
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        println!("[topics.{name}] {}", entries.join(", "));
     }
+    Ok(())
 }

@@ -16,6 +16,7 @@
 //! ```
 
 mod topic;
+mod topic_wire;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -25,6 +26,7 @@ use weir_config::{ConfigErrors, Source, TableReader};
 use weir_log::{FlushMode, LogConfig};
 
 pub use topic::{Acks, TopicOverrides};
+pub use topic_wire::{TOPIC_CONFIG_NAMES, TopicConfigError};
 pub use weir_config::Limit;
 
 const DEFAULT_LISTENER: &str = "127.0.0.1:9092";

@@ -1,10 +1,27 @@
-//! `weir-broker`: weir's broker. It will own the topics, the Kafka protocol server, the
-//! consumer-group coordinator, replication and the cluster controller, driving `weir-log` for
-//! storage.
+//! `weir-broker`: the broker. It owns the topics, the Kafka protocol server and the request
+//! handlers (one module per API), driving `weir-log` for storage; the consumer-group
+//! coordinator, replication and the cluster controller arrive with their issues.
 //!
-//! So far only its configuration exists: [`BrokerConfig`] reads the `[broker]` and
-//! `[topics.NAME]` tables of a TOML file, with Kafka's setting names and defaults.
+//! | module | owns |
+//! |---|---|
+//! | [`config`] | the `[broker]` and `[topics.NAME]` TOML settings |
+//! | [`Broker`] | shared state and lifecycle: open, serve, close cleanly |
+//! | `server` | sockets: framing, per-connection ordering, backpressure |
+//! | `dispatch` | API/version checks, decoding, routing, response framing |
+//! | `handlers` | one module per Kafka API |
+//! | `topics`, `metadata_file` | the topic registry and its persistence |
 
+mod broker;
 pub mod config;
+mod dispatch;
+mod handlers;
+mod metadata_file;
+mod produce_path;
+mod server;
+mod topics;
 
+pub use broker::{Broker, BrokerError};
 pub use config::{Acks, BrokerConfig, TopicOverrides};
+
+#[cfg(test)]
+mod wire_tests;

@@ -184,10 +184,10 @@ pub fn validate_all(bytes: &[u8]) -> Result<Vec<(usize, BatchHeader)>, BatchErro
     Ok(batches)
 }
 
-/// The first record offset in an uncompressed batch whose timestamp is at least `target`,
-/// decoding record headers only. `None` for compressed batches (the caller then answers
+/// The first record in an uncompressed batch whose timestamp is at least `target`, as
+/// `(offset, timestamp)`, decoding record headers only. `None` for compressed batches (the caller then answers
 /// with the batch's base offset, which never skips a record) or when no record qualifies.
-pub fn first_offset_at_or_after(batch: &[u8], target: i64) -> Option<i64> {
+pub fn first_offset_at_or_after(batch: &[u8], target: i64) -> Option<(i64, i64)> {
     let header = BatchHeader::parse(batch).ok()?;
     if header.compression() != 0 {
         return None;
@@ -203,8 +203,9 @@ pub fn first_offset_at_or_after(batch: &[u8], target: i64) -> Option<i64> {
         fields.take(1)?; // attributes
         let timestamp_delta = fields.varint()?;
         let offset_delta = fields.varint()?;
-        if header.base_timestamp + timestamp_delta >= target {
-            return Some(header.base_offset + offset_delta);
+        let timestamp = header.base_timestamp + timestamp_delta;
+        if timestamp >= target {
+            return Some((header.base_offset + offset_delta, timestamp));
         }
     }
     None
@@ -308,9 +309,9 @@ mod tests {
             .timestamp_step(10)
             .records(5, 4)
             .build();
-        assert_eq!(first_offset_at_or_after(&batch, 0), Some(0));
-        assert_eq!(first_offset_at_or_after(&batch, 1015), Some(2));
-        assert_eq!(first_offset_at_or_after(&batch, 1040), Some(4));
+        assert_eq!(first_offset_at_or_after(&batch, 0), Some((0, 1000)));
+        assert_eq!(first_offset_at_or_after(&batch, 1015), Some((2, 1020)));
+        assert_eq!(first_offset_at_or_after(&batch, 1040), Some((4, 1040)));
         assert_eq!(first_offset_at_or_after(&batch, 1041), None);
     }
 }

@@ -133,7 +133,8 @@ pub struct IoError {
 }
 
 impl IoError {
-    pub(crate) fn new(action: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Self {
+    /// An error for `action` on `path`.
+    pub fn new(action: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Self {
         Self {
             action,
             path: path.into(),

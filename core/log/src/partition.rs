@@ -571,9 +571,9 @@ impl PartitionLog {
         segment.slice(start, max_bytes, end).map_err(io)
     }
 
-    /// The first offset whose record timestamp is at least `timestamp_ms` (Kafka's
-    /// ListOffsets by time), or `None` when every record is older.
-    pub fn offset_for_timestamp(&self, timestamp_ms: i64) -> Result<Option<u64>, ReadError> {
+    /// The first offset whose record timestamp is at least `timestamp_ms`, with that
+    /// record's timestamp (Kafka's ListOffsets by time), or `None` when every record is older.
+    pub fn offset_for_timestamp(&self, timestamp_ms: i64) -> Result<Option<(u64, i64)>, ReadError> {
         let state = self.state.read();
         for segment in state.segments.values() {
             if segment.next_offset <= state.log_start_offset {
@@ -585,8 +585,8 @@ impl PartitionLog {
                     path: e.path,
                     source: e.source,
                 })?;
-            if let Some(offset) = found {
-                return Ok(Some(offset.max(state.log_start_offset)));
+            if let Some((offset, timestamp)) = found {
+                return Ok(Some((offset.max(state.log_start_offset), timestamp)));
             }
         }
         Ok(None)

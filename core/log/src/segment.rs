@@ -451,8 +451,9 @@ impl Segment {
         ))
     }
 
-    /// The first offset in this segment whose record timestamp is at least `target`.
-    pub(crate) fn offset_for_timestamp(&self, target: i64) -> Result<Option<u64>, IoError> {
+    /// The first offset in this segment whose record timestamp is at least `target`, with
+    /// that timestamp (for a compressed batch: its base offset and first timestamp).
+    pub(crate) fn offset_for_timestamp(&self, target: i64) -> Result<Option<(u64, i64)>, IoError> {
         if self.max_timestamp < target {
             return Ok(None);
         }
@@ -473,8 +474,9 @@ impl Segment {
             if header.max_timestamp >= target {
                 let mut batch = vec![0u8; header.total_len()];
                 self.log.read_exact_at(&mut batch, pos).map_err(io)?;
-                let found = batch::first_offset_at_or_after(&batch, target);
-                return Ok(Some(found.unwrap_or(header.base_offset) as u64));
+                let (offset, timestamp) = batch::first_offset_at_or_after(&batch, target)
+                    .unwrap_or((header.base_offset, header.base_timestamp));
+                return Ok(Some((offset as u64, timestamp)));
             }
             pos += header.total_len() as u64;
         }

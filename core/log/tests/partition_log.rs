@@ -76,7 +76,7 @@ impl Model {
         let mut targets: Vec<i64> = self.records.iter().map(|r| r.1).collect();
         targets.extend([-1, 0, 20_000]);
         for t in targets.into_iter().step_by(7) {
-            let want = self.records.iter().find(|r| r.1 >= t).map(|r| r.0);
+            let want = self.records.iter().find(|r| r.1 >= t).copied();
             assert_eq!(log.offset_for_timestamp(t).unwrap(), want, "timestamp {t}");
         }
     }
@@ -484,5 +484,5 @@ fn a_missing_index_is_rebuilt_on_open() {
         let (header, _) = &batches_in(&slice.to_vec().unwrap())[0];
         assert!(header.base_offset as u64 <= offset && offset <= header.last_offset() as u64);
     }
-    assert_eq!(log.offset_for_timestamp(5).unwrap(), Some(11));
+    assert_eq!(log.offset_for_timestamp(5).unwrap(), Some((11, 5)));
 }

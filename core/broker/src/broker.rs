@@ -1,0 +1,156 @@
+//! `Broker`: the state every request handler shares (configuration, the log store, the topic
+//! registry, the append signal that wakes long-polling fetches) and its lifecycle: open,
+//! serve until told to stop, close every log cleanly.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use weir_log::{LogStore, StoreError, SystemClock};
+
+use crate::config::BrokerConfig;
+use crate::server;
+use crate::topics::{TopicError, TopicRegistry};
+
+/// Why the broker could not start or stop cleanly.
+#[derive(Debug, thiserror::Error)]
+pub enum BrokerError {
+    /// The log directories could not be opened.
+    #[error("opening the log directories: {0}")]
+    Store(#[from] StoreError),
+    /// The topic metadata could not be loaded.
+    #[error("loading topics: {0}")]
+    Topics(String),
+    /// A listener address could not be bound.
+    #[error("listening on {address}: {source}")]
+    Bind {
+        /// The address from `listeners`.
+        address: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// An advertised listener is not `host:port`.
+    #[error("advertised listener {0:?} is not host:port")]
+    Advertised(String),
+}
+
+impl From<TopicError> for BrokerError {
+    fn from(e: TopicError) -> Self {
+        Self::Topics(e.to_string())
+    }
+}
+
+/// A running broker's shared state.
+#[derive(Debug)]
+pub struct Broker {
+    pub(crate) config: BrokerConfig,
+    pub(crate) store: Arc<LogStore>,
+    pub(crate) topics: TopicRegistry,
+    /// Bumped after every append; long-polling fetches wait for it to change.
+    pub(crate) appended: watch::Sender<u64>,
+    pub(crate) advertised_host: String,
+    pub(crate) advertised_port: i32,
+}
+
+impl Broker {
+    /// Opens the log directories (recovering partitions after a crash) and the topics.
+    pub fn open(config: BrokerConfig) -> Result<Arc<Self>, BrokerError> {
+        let advertised = config
+            .advertised_listeners()
+            .first()
+            .cloned()
+            .unwrap_or_else(|| "127.0.0.1:9092".to_string());
+        let (host, port) = advertised
+            .rsplit_once(':')
+            .and_then(|(h, p)| Some((h.to_string(), p.parse::<i32>().ok()?)))
+            .ok_or_else(|| BrokerError::Advertised(advertised.clone()))?;
+        let store = Arc::new(LogStore::open(
+            config.log_dirs(),
+            config.log_config(),
+            Arc::new(SystemClock),
+        )?);
+        let metadata_path = config.log_dirs()[0].join("weir-metadata");
+        let topics = TopicRegistry::open(
+            Arc::clone(&store),
+            config.log_config(),
+            metadata_path,
+            config.topics(),
+        )?;
+        Ok(Arc::new(Self {
+            config,
+            store,
+            topics,
+            appended: watch::Sender::new(0),
+            advertised_host: host,
+            advertised_port: port,
+        }))
+    }
+
+    /// Binds every listener and serves until `shutdown` completes, then stops accepting,
+    /// and closes every partition log cleanly (the clean-shutdown marker).
+    pub async fn serve(
+        self: Arc<Self>,
+        shutdown: impl Future<Output = ()>,
+    ) -> Result<(), BrokerError> {
+        let mut bound = Vec::new();
+        for address in self.config.listeners() {
+            let listener =
+                TcpListener::bind(address)
+                    .await
+                    .map_err(|source| BrokerError::Bind {
+                        address: address.clone(),
+                        source,
+                    })?;
+            tracing::info!(address = %listener.local_addr().map_or_else(|_| address.clone(), |a| a.to_string()), "listening");
+            bound.push(listener);
+        }
+        self.serve_on(bound, shutdown).await
+    }
+
+    /// Serves on already bound listeners (tests bind port 0 themselves).
+    pub async fn serve_on(
+        self: Arc<Self>,
+        listeners: Vec<TcpListener>,
+        shutdown: impl Future<Output = ()>,
+    ) -> Result<(), BrokerError> {
+        let maintenance = self
+            .store
+            .start_maintenance(self.config.log_retention_check_interval());
+        let (stop, stopped) = watch::channel(false);
+        let accepting: Vec<_> = listeners
+            .into_iter()
+            .map(|l| tokio::spawn(server::accept(l, Arc::clone(&self), stopped.clone())))
+            .collect();
+        shutdown.await;
+        tracing::info!("shutting down");
+        let _ = stop.send(true);
+        for task in accepting {
+            let _ = task.await;
+        }
+        drop(maintenance);
+        self.close()
+    }
+
+    /// Closes every partition log (synced, clean-shutdown marker written).
+    pub fn close(&self) -> Result<(), BrokerError> {
+        self.store.close()?;
+        tracing::info!("all partition logs closed cleanly");
+        Ok(())
+    }
+
+    /// The addresses a listener list resolves to, for logs.
+    pub fn listeners(&self) -> Vec<SocketAddr> {
+        self.config
+            .listeners()
+            .iter()
+            .filter_map(|l| l.parse().ok())
+            .collect()
+    }
+
+    /// Wakes long-polling fetches: something was appended.
+    pub(crate) fn signal_append(&self) {
+        self.appended.send_modify(|n| *n = n.wrapping_add(1));
+    }
+}

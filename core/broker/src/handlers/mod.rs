@@ -1,0 +1,17 @@
+//! One module per Kafka API: each turns a decoded request into a response, using the broker's
+//! topics and logs. Error codes exist only here, at the wire boundary.
+
+pub(crate) mod api_versions;
+pub(crate) mod create_topics;
+pub(crate) mod delete_topics;
+pub(crate) mod fetch;
+pub(crate) mod list_offsets;
+pub(crate) mod metadata;
+pub(crate) mod produce;
+
+use kafka_protocol::ResponseError;
+
+/// The wire code of a Kafka error.
+pub(crate) fn code(error: ResponseError) -> i16 {
+    error.code()
+}

@@ -1,0 +1,134 @@
+//! Produce: validates and appends each partition's batches, then answers once they are
+//! durable under the partition's flush policy. `acks` is the stronger of the request's and
+//! the topic's floor; `acks=0` gets no response at all, as Kafka does.
+
+use std::sync::Arc;
+
+use bytes::BytesMut;
+use kafka_protocol::ResponseError;
+use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
+use weir_log::{FlushMode, PartitionLog};
+
+use crate::config::Acks;
+use crate::dispatch::{Context, Reply, encode_response};
+use crate::handlers::code;
+use crate::produce_path::{append_error, flush_error, topic_for};
+
+/// An appended partition whose answer waits for durability.
+struct Pending {
+    topic: usize,
+    partition: usize,
+    log: Arc<PartitionLog>,
+    next_offset: u64,
+}
+
+pub(crate) fn handle(ctx: Context, request: ProduceRequest) -> Reply {
+    let broker = Arc::clone(&ctx.broker);
+    let requested = Acks::from_request(request.acks);
+    let mut responses = Vec::with_capacity(request.topic_data.len());
+    let mut pending = Vec::new();
+    let mut appended = false;
+    for (t, topic_data) in request.topic_data.into_iter().enumerate() {
+        let topic = topic_for(
+            &broker,
+            &topic_data.name.0,
+            broker.config.auto_create_topics(),
+        );
+        let mut partitions = Vec::with_capacity(topic_data.partition_data.len());
+        for (p, data) in topic_data.partition_data.into_iter().enumerate() {
+            let mut response = PartitionProduceResponse::default()
+                .with_index(data.index)
+                .with_base_offset(-1)
+                .with_log_append_time_ms(-1)
+                .with_log_start_offset(-1);
+            let outcome = (|| {
+                let requested = requested.ok_or(ResponseError::InvalidRequiredAcks)?;
+                let topic = topic.as_ref().map_err(|e| *e)?;
+                let partition = topic
+                    .partition(data.index)
+                    .ok_or(ResponseError::UnknownTopicOrPartition)?;
+                let records = data
+                    .records
+                    .as_ref()
+                    .filter(|r| !r.is_empty())
+                    .ok_or(ResponseError::InvalidRecord)?;
+                let mut bytes = BytesMut::from(&records[..]);
+                let info = partition.log.append(&mut bytes, 0).map_err(|e| {
+                    tracing::warn!(topic = %topic.name, partition = data.index, error = %e, "rejected produce");
+                    append_error(&e)
+                })?;
+                Ok((info, partition, requested.at_least(topic.acks_floor())))
+            })();
+            match outcome {
+                Ok((info, partition, acks)) => {
+                    appended = true;
+                    response.base_offset = info.first_offset as i64;
+                    response.log_start_offset = partition.log.log_start_offset() as i64;
+                    let config = partition.log.config().flush;
+                    let may_block =
+                        config.mode == FlushMode::Fsync || config.flush_messages.is_some();
+                    if acks != Acks::Zero && may_block {
+                        pending.push(Pending {
+                            topic: t,
+                            partition: p,
+                            log: Arc::clone(&partition.log),
+                            next_offset: info.next_offset,
+                        });
+                    }
+                }
+                Err(error) => response.error_code = code(error),
+            }
+            partitions.push(response);
+        }
+        responses.push(
+            TopicProduceResponse::default()
+                .with_name(topic_data.name)
+                .with_partition_responses(partitions),
+        );
+    }
+    if appended {
+        broker.signal_append();
+    }
+    if requested == Some(Acks::Zero) {
+        if !pending.is_empty() {
+            // No one hears the answer, but the flush policy still holds.
+            tokio::task::spawn_blocking(move || wait_durable(&pending));
+        }
+        return Reply::None;
+    }
+    let (correlation_id, version) = (ctx.correlation_id, ctx.version);
+    if pending.is_empty() {
+        let response = ProduceResponse::default().with_responses(responses);
+        return Reply::Ready(encode_response(correlation_id, version, &response));
+    }
+    Reply::Later(Box::pin(async move {
+        let failures = tokio::task::spawn_blocking(move || wait_durable(&pending))
+            .await
+            .unwrap_or_default();
+        for (topic, partition, error) in failures {
+            let response = &mut responses[topic].partition_responses[partition];
+            response.error_code = code(error);
+            response.base_offset = -1;
+        }
+        encode_response(
+            correlation_id,
+            version,
+            &ProduceResponse::default().with_responses(responses),
+        )
+    }))
+}
+
+/// Makes every pending append durable (each group-commits with other producers); returns
+/// the ones that failed.
+fn wait_durable(pending: &[Pending]) -> Vec<(usize, usize, ResponseError)> {
+    pending
+        .iter()
+        .filter_map(|p| {
+            p.log.make_durable(p.next_offset).err().map(|e| {
+                tracing::error!(error = %e, "making a produce durable failed");
+                (p.topic, p.partition, flush_error(&e))
+            })
+        })
+        .collect()
+}

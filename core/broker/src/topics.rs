@@ -1,0 +1,289 @@
+//! `TopicRegistry`: the topics this broker holds, each with its id, partitions (their logs)
+//! and config overrides; created, altered and deleted here, and persisted in the metadata
+//! file so they survive restart. (With clustering, the controller's metadata log takes this
+//! file's place.)
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use parking_lot::RwLock;
+use uuid::Uuid;
+use weir_log::{LogConfig, LogStore, PartitionLog, StoreError, TopicPartition};
+
+use crate::config::{Acks, TopicConfigError, TopicOverrides};
+use crate::metadata_file::{self, MetadataFile, TopicRecord};
+
+/// One partition of a topic on this broker.
+#[derive(Debug)]
+pub(crate) struct Partition {
+    pub(crate) index: i32,
+    pub(crate) log: Arc<PartitionLog>,
+}
+
+/// A topic: its id, partitions and overrides.
+#[derive(Debug)]
+pub(crate) struct Topic {
+    pub(crate) name: String,
+    pub(crate) id: Uuid,
+    pub(crate) partitions: Vec<Arc<Partition>>,
+    pub(crate) overrides: TopicOverrides,
+    pub(crate) internal: bool,
+}
+
+impl Topic {
+    pub(crate) fn partition(&self, index: i32) -> Option<&Arc<Partition>> {
+        usize::try_from(index)
+            .ok()
+            .and_then(|i| self.partitions.get(i))
+    }
+
+    /// The acks floor producers to this topic get.
+    pub(crate) fn acks_floor(&self) -> Acks {
+        self.overrides.acks.unwrap_or(Acks::Zero)
+    }
+}
+
+/// Why a topic operation failed; each maps to a Kafka error code at the wire.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum TopicError {
+    #[error("topic {0} already exists")]
+    AlreadyExists(String),
+    #[error("topic {0} does not exist")]
+    Unknown(String),
+    #[error(transparent)]
+    InvalidName(StoreError),
+    #[error("{0}")]
+    InvalidConfig(#[from] TopicConfigError),
+    #[error("partition count {requested} is invalid: {reason}")]
+    InvalidPartitions {
+        requested: i64,
+        reason: &'static str,
+    },
+    #[error("replication factor {0} is not possible on a single broker")]
+    InvalidReplicationFactor(i32),
+    #[error("storage: {0}")]
+    Storage(StoreError),
+    #[error("writing topic metadata: {0}")]
+    Metadata(#[from] weir_log::IoError),
+}
+
+/// All topics of the broker.
+pub(crate) struct TopicRegistry {
+    store: Arc<LogStore>,
+    base_config: LogConfig,
+    metadata: MetadataFile,
+    cluster_id: String,
+    topics: RwLock<BTreeMap<String, Arc<Topic>>>,
+}
+
+impl std::fmt::Debug for TopicRegistry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TopicRegistry")
+            .field("topics", &self.topics.read().len())
+            .finish()
+    }
+}
+
+impl TopicRegistry {
+    /// Loads the metadata file and reattaches every topic's partition logs from the store;
+    /// partitions found on disk but missing from the file are adopted with defaults.
+    pub(crate) fn open(
+        store: Arc<LogStore>,
+        base_config: LogConfig,
+        metadata_path: PathBuf,
+        configured: &BTreeMap<String, TopicOverrides>,
+    ) -> Result<Self, TopicError> {
+        let metadata = MetadataFile::new(metadata_path);
+        let loaded = metadata.load()?;
+        let cluster_id = loaded
+            .cluster_id
+            .unwrap_or_else(metadata_file::new_cluster_id);
+        let mut records: BTreeMap<String, TopicRecord> = loaded
+            .topics
+            .into_iter()
+            .map(|t| (t.name.clone(), t))
+            .collect();
+        for (tp, _) in store.partitions() {
+            let record = records.entry(tp.topic.clone()).or_insert_with(|| {
+                tracing::warn!(topic = %tp.topic, "partition logs without topic metadata; adopting the topic");
+                TopicRecord {
+                    name: tp.topic.clone(),
+                    id: Uuid::new_v4(),
+                    partitions: 0,
+                    configs: Vec::new(),
+                }
+            });
+            record.partitions = record.partitions.max(tp.partition + 1);
+        }
+        let registry = Self {
+            store,
+            base_config,
+            metadata,
+            cluster_id,
+            topics: RwLock::new(BTreeMap::new()),
+        };
+        {
+            let mut topics = registry.topics.write();
+            for record in records.into_values() {
+                let mut overrides = TopicOverrides::default();
+                for (name, value) in &record.configs {
+                    overrides.set_kafka(name, Some(value))?;
+                }
+                if let Some(configured) = configured.get(&record.name) {
+                    merge(&mut overrides, configured);
+                }
+                let topic =
+                    registry.attach(&record.name, record.id, record.partitions, overrides)?;
+                topics.insert(record.name, Arc::new(topic));
+            }
+        }
+        registry.persist()?;
+        Ok(registry)
+    }
+
+    /// The cluster id reported in Metadata responses, stable across restarts.
+    pub(crate) fn cluster_id(&self) -> &str {
+        &self.cluster_id
+    }
+
+    pub(crate) fn get(&self, name: &str) -> Option<Arc<Topic>> {
+        self.topics.read().get(name).cloned()
+    }
+
+    pub(crate) fn by_id(&self, id: Uuid) -> Option<Arc<Topic>> {
+        self.topics.read().values().find(|t| t.id == id).cloned()
+    }
+
+    pub(crate) fn list(&self) -> Vec<Arc<Topic>> {
+        self.topics.read().values().cloned().collect()
+    }
+
+    /// Creates a topic (or, with `validate_only`, checks that it could be created).
+    pub(crate) fn create(
+        &self,
+        name: &str,
+        partitions: u32,
+        overrides: TopicOverrides,
+        validate_only: bool,
+    ) -> Result<Arc<Topic>, TopicError> {
+        weir_log::validate_topic_name(name).map_err(TopicError::InvalidName)?;
+        if partitions == 0 || partitions > 1_000_000 {
+            return Err(TopicError::InvalidPartitions {
+                requested: i64::from(partitions),
+                reason: "must be between 1 and 1000000",
+            });
+        }
+        let mut topics = self.topics.write();
+        if topics.contains_key(name) {
+            return Err(TopicError::AlreadyExists(name.to_string()));
+        }
+        if let Some(existing) = topics.keys().find(|t| collides(t, name)) {
+            return Err(TopicError::InvalidName(StoreError::InvalidTopic {
+                name: format!("{name} (collides with {existing})"),
+                reason: "'.' and '_' are interchangeable in metric names, as in Kafka",
+            }));
+        }
+        if validate_only {
+            return Ok(Arc::new(Topic {
+                name: name.to_string(),
+                id: Uuid::nil(),
+                partitions: Vec::new(),
+                overrides,
+                internal: false,
+            }));
+        }
+        let topic = Arc::new(self.attach(name, Uuid::new_v4(), partitions, overrides)?);
+        topics.insert(name.to_string(), Arc::clone(&topic));
+        drop(topics);
+        self.persist()?;
+        tracing::info!(topic = name, partitions, "created topic");
+        Ok(topic)
+    }
+
+    /// Deletes a topic and its partition logs.
+    pub(crate) fn delete(&self, name: &str) -> Result<Arc<Topic>, TopicError> {
+        let topic = self
+            .topics
+            .write()
+            .remove(name)
+            .ok_or_else(|| TopicError::Unknown(name.to_string()))?;
+        self.persist()?;
+        for partition in &topic.partitions {
+            let tp = TopicPartition::new(name, partition.index as u32)
+                .map_err(TopicError::InvalidName)?;
+            self.store.delete(&tp).map_err(TopicError::Storage)?;
+        }
+        tracing::info!(topic = name, "deleted topic");
+        Ok(topic)
+    }
+
+    /// Opens or creates the logs of partitions `0..partitions` of a topic.
+    fn attach(
+        &self,
+        name: &str,
+        id: Uuid,
+        partitions: u32,
+        overrides: TopicOverrides,
+    ) -> Result<Topic, TopicError> {
+        let config = overrides.apply(&self.base_config);
+        let mut attached = Vec::with_capacity(partitions as usize);
+        for index in 0..partitions {
+            let tp = TopicPartition::new(name, index).map_err(TopicError::InvalidName)?;
+            let log = match self.store.partition(&tp) {
+                Some(log) => {
+                    log.set_config(config);
+                    log
+                }
+                None => self
+                    .store
+                    .create(&tp, config)
+                    .map_err(TopicError::Storage)?,
+            };
+            attached.push(Arc::new(Partition {
+                index: index as i32,
+                log,
+            }));
+        }
+        Ok(Topic {
+            name: name.to_string(),
+            id,
+            partitions: attached,
+            overrides,
+            internal: name.starts_with("__"),
+        })
+    }
+
+    fn persist(&self) -> Result<(), TopicError> {
+        let records: Vec<TopicRecord> = self
+            .topics
+            .read()
+            .values()
+            .map(|t| TopicRecord {
+                name: t.name.clone(),
+                id: t.id,
+                partitions: t.partitions.len() as u32,
+                configs: t
+                    .overrides
+                    .kafka_entries()
+                    .into_iter()
+                    .map(|(k, v)| (k.to_string(), v))
+                    .collect(),
+            })
+            .collect();
+        self.metadata.save(&self.cluster_id, &records)?;
+        Ok(())
+    }
+}
+
+/// Settings from the broker's TOML file win over what the metadata file remembers.
+fn merge(into: &mut TopicOverrides, configured: &TopicOverrides) {
+    for (name, value) in configured.kafka_entries() {
+        // Entries produced by kafka_entries always parse back.
+        let _ = into.set_kafka(name, Some(&value));
+    }
+}
+
+fn collides(a: &str, b: &str) -> bool {
+    a != b && a.replace('.', "_") == b.replace('.', "_")
+}
