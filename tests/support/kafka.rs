@@ -227,6 +227,24 @@ pub fn consumer(addr: &str, settings: &[(&str, &str)]) -> BaseConsumer<Recorder>
         .expect("creating an rdkafka consumer")
 }
 
+/// A consumer in group `group`, reading from the earliest offset where the group has none
+/// and committing only when the test says so.
+pub fn group_consumer(addr: &str, group: &str) -> BaseConsumer<Recorder> {
+    config(
+        addr,
+        &[
+            ("group.id", group),
+            ("auto.offset.reset", "earliest"),
+            ("enable.auto.commit", "false"),
+            ("enable.partition.eof", "false"),
+            ("session.timeout.ms", "10000"),
+            ("heartbeat.interval.ms", "500"),
+        ],
+    )
+    .create_with_context(Recorder::default())
+    .expect("creating an rdkafka group consumer")
+}
+
 /// The number of partitions of `topic`, from the broker's metadata.
 pub fn partition_count<C: ClientContext>(client: &rdkafka::client::Client<C>, topic: &str) -> i32 {
     let metadata = client

@@ -23,8 +23,14 @@ use rustix::process::{Pid, Signal, kill_process};
 const START_TIMEOUT: Duration = Duration::from_secs(20);
 const STOP_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// Lines of the broker's log that fail a test.
-const BAD_LOG_MARKERS: &[&str] = &[" ERROR ", "panicked at"];
+/// Lines of the broker's log that fail a test: logged errors, panics, and the Rust runtime's
+/// own last words before an abort.
+const BAD_LOG_MARKERS: &[&str] = &[
+    " ERROR ",
+    "panicked at",
+    "memory allocation of",
+    "fatal runtime error",
+];
 
 /// A `weir broker` process and everything it owns: its port, config file, data directory and
 /// log file. Dropping it kills the broker and checks its log.

@@ -196,3 +196,13 @@ pub fn topic_names(addr: &str) -> Vec<String> {
     names.sort();
     names
 }
+
+/// Which of `apis` the broker does not advertise in ApiVersions, for failure messages that
+/// say why a client got nowhere.
+pub fn unadvertised(addr: &str, apis: &[ApiKey]) -> Vec<ApiKey> {
+    let advertised = api_versions(addr);
+    apis.iter()
+        .copied()
+        .filter(|api| !advertised.api_keys.iter().any(|k| k.api_key == *api as i16))
+        .collect()
+}
