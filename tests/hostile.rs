@@ -101,6 +101,49 @@ fn garbage_and_short_frames_close_the_connection() {
 }
 
 #[test]
+fn huge_array_lengths_in_tiny_frames() {
+    // An array's element count comes from the client; a decoder that reserves room for that
+    // many elements before reading them asks for gigabytes on a 14-byte frame, and a failed
+    // allocation aborts the whole process.
+    let broker = Broker::start();
+    let addr = broker.addr();
+    let header = |key: i16, version: i16, flexible: bool| {
+        let mut h = key.to_be_bytes().to_vec();
+        h.extend_from_slice(&version.to_be_bytes());
+        h.extend_from_slice(&[0, 0, 0, 9, 0xff, 0xff]); // correlation id 9, null client id
+        if flexible {
+            h.push(0); // no tagged fields
+        }
+        h
+    };
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        (
+            "Metadata v0, topics array of i32::MAX",
+            [header(3, 0, false), i32::MAX.to_be_bytes().to_vec()].concat(),
+        ),
+        (
+            "Metadata v12, compact topics array of u32::MAX - 1",
+            [header(3, 12, true), vec![0xff, 0xff, 0xff, 0xff, 0x0f]].concat(),
+        ),
+        (
+            "Produce v3, topic data array of i32::MAX",
+            [
+                header(0, 3, false),
+                vec![0xff, 0xff, 0, 1, 0, 0, 0x13, 0x88], // no transactional id, acks 1, 5 s
+                i32::MAX.to_be_bytes().to_vec(),
+            ]
+            .concat(),
+        ),
+    ];
+    for (name, body) in cases {
+        let frame = [size_prefix(body.len() as i32), body].concat();
+        let outcome = wire::exchange(&mut wire::connect(&addr), &frame, WAIT);
+        assert_eq!(outcome, Outcome::Closed, "{name}");
+        wire::assert_alive(&addr, name);
+    }
+}
+
+#[test]
 fn truncated_frames_then_close() {
     let broker = Broker::start();
     let addr = broker.addr();

@@ -154,8 +154,15 @@ pub fn metadata(addr: &str, topics: &[&str]) -> MetadataResponse {
 
 /// Fails unless the broker answers Metadata on a new connection: it survived what came before.
 pub fn assert_alive(addr: &str, after: &str) {
-    let mut stream = TcpStream::connect(addr)
-        .unwrap_or_else(|e| panic!("after {after}: the broker refuses connections: {e}"));
+    if let Err(why) = check_alive(addr) {
+        panic!("after {after}: {why}");
+    }
+}
+
+/// Whether the broker answers Metadata on a new connection, and if not, what happened.
+pub fn check_alive(addr: &str) -> Result<(), String> {
+    let mut stream =
+        TcpStream::connect(addr).map_err(|e| format!("the broker refuses connections: {e}"))?;
     let request = MetadataRequest::default().with_topics(Some(Vec::new()));
     let outcome = exchange(
         &mut stream,
@@ -163,15 +170,23 @@ pub fn assert_alive(addr: &str, after: &str) {
         REPLY_TIMEOUT,
     );
     let Outcome::Answered(body) = outcome else {
-        panic!("after {after}: Metadata on a new connection got {outcome:?}");
+        return Err(format!("Metadata on a new connection got {outcome:?}"));
     };
     let mut body = Bytes::from(body);
     let header = ResponseHeader::decode(&mut body, MetadataResponse::header_version(12))
-        .unwrap_or_else(|e| panic!("after {after}: bad Metadata response header: {e}"));
-    assert_eq!(header.correlation_id, 7, "after {after}");
+        .map_err(|e| format!("bad Metadata response header: {e}"))?;
+    if header.correlation_id != 7 {
+        return Err(format!(
+            "Metadata answered with correlation id {}",
+            header.correlation_id
+        ));
+    }
     let response = MetadataResponse::decode(&mut body, 12)
-        .unwrap_or_else(|e| panic!("after {after}: bad Metadata response: {e}"));
-    assert_eq!(response.brokers.len(), 1, "after {after}: {response:?}");
+        .map_err(|e| format!("bad Metadata response: {e}"))?;
+    if response.brokers.len() != 1 {
+        return Err(format!("Metadata lists {} brokers", response.brokers.len()));
+    }
+    Ok(())
 }
 
 /// ApiVersions v3, as a client's first request.

@@ -1,0 +1,339 @@
+//! Protocol fuzzing over TCP: a proptest feeds a running broker random frames, frames with a
+//! valid header and a random body, and valid requests of every API mutated (bits flipped,
+//! bytes set to edge values, cut, spliced, size prefix left stale). After each frame the broker
+//! must still answer Metadata on a new connection, any response it sent must carry the
+//! request's correlation id, and at the end it must stop cleanly having logged no ERROR.
+//!
+//! Bounded for CI: 300 cases, a few seconds. The seed is printed; `WEIR_FUZZ_SEED=<n>`
+//! replays a run and `WEIR_FUZZ_CASES=<n>` runs longer.
+
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use kafka_protocol::messages::create_topics_request::CreatableTopic;
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_protocol::messages::{
+    ApiKey, ApiVersionsRequest, CreateTopicsRequest, DeleteTopicsRequest, FetchRequest,
+    ListOffsetsRequest, MetadataRequest, ProduceRequest, TopicName,
+};
+use kafka_protocol::protocol::StrBytes;
+use proptest::prelude::*;
+use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestRng, TestRunner};
+use support::Broker;
+use support::wire::{self, Outcome};
+use weir_log::testing::BatchBuilder;
+
+const TOPIC: &str = "fuzz";
+
+/// How long to wait for a response that may never come (a long poll, acks=0, a partial frame).
+const WAIT: Duration = Duration::from_millis(150);
+
+fn name(topic: &str) -> TopicName {
+    TopicName(StrBytes::from_string(topic.to_string()))
+}
+
+/// Valid request frames (without size prefix) of every API weir serves, at old and new
+/// versions: the material the mutations start from.
+fn seeds() -> Vec<Vec<u8>> {
+    let batch = Bytes::from(
+        BatchBuilder::new()
+            .record(Some(b"key"), b"value")
+            .records(3, 20)
+            .build(),
+    );
+    let produce = ProduceRequest::default()
+        .with_acks(1)
+        .with_timeout_ms(1000)
+        .with_topic_data(vec![
+            TopicProduceData::default()
+                .with_name(name(TOPIC))
+                .with_partition_data(vec![
+                    PartitionProduceData::default()
+                        .with_index(0)
+                        .with_records(Some(batch)),
+                ]),
+        ]);
+    let fetch = FetchRequest::default()
+        .with_replica_id((-1).into())
+        .with_max_wait_ms(20)
+        .with_min_bytes(1)
+        .with_max_bytes(1 << 20)
+        .with_topics(vec![
+            FetchTopic::default()
+                .with_topic(name(TOPIC))
+                .with_partitions(vec![
+                    FetchPartition::default()
+                        .with_partition(0)
+                        .with_fetch_offset(0)
+                        .with_partition_max_bytes(1 << 20),
+                ]),
+        ]);
+    let list_offsets = ListOffsetsRequest::default()
+        .with_replica_id((-1).into())
+        .with_topics(vec![
+            ListOffsetsTopic::default()
+                .with_name(name(TOPIC))
+                .with_partitions(vec![
+                    ListOffsetsPartition::default()
+                        .with_partition_index(0)
+                        .with_timestamp(-1),
+                ]),
+        ]);
+    let metadata = MetadataRequest::default()
+        .with_topics(Some(vec![
+            MetadataRequestTopic::default().with_name(Some(name(TOPIC))),
+        ]))
+        .with_allow_auto_topic_creation(true);
+    // validate_only: a mutation must flip it as well as the count to create many partitions.
+    let create = CreateTopicsRequest::default()
+        .with_validate_only(true)
+        .with_timeout_ms(1000)
+        .with_topics(vec![
+            CreatableTopic::default()
+                .with_name(name("fuzz-created"))
+                .with_num_partitions(2)
+                .with_replication_factor(1),
+        ]);
+    let delete = DeleteTopicsRequest::default()
+        .with_timeout_ms(1000)
+        .with_topic_names(vec![name("fuzz-no-such-topic")]);
+    let strip = |frame: Vec<u8>| frame[4..].to_vec();
+    let mut seeds = Vec::new();
+    for v in [0, 1, 2, 3] {
+        seeds.push(strip(wire::frame(
+            ApiKey::ApiVersions,
+            v,
+            1,
+            &ApiVersionsRequest::default(),
+        )));
+    }
+    for v in [0, 4, 9, 12] {
+        seeds.push(strip(wire::frame(ApiKey::Metadata, v, 2, &metadata)));
+    }
+    for v in [3, 8, 9, 11] {
+        seeds.push(strip(wire::frame(ApiKey::Produce, v, 3, &produce)));
+    }
+    for v in [4, 11, 12] {
+        seeds.push(strip(wire::frame(ApiKey::Fetch, v, 4, &fetch)));
+    }
+    for v in [1, 6] {
+        seeds.push(strip(wire::frame(ApiKey::ListOffsets, v, 5, &list_offsets)));
+    }
+    for v in [2, 5, 7] {
+        seeds.push(strip(wire::frame(ApiKey::CreateTopics, v, 6, &create)));
+    }
+    for v in [1, 5] {
+        seeds.push(strip(wire::frame(ApiKey::DeleteTopics, v, 7, &delete)));
+    }
+    seeds
+}
+
+/// One change to a frame's bytes; positions are taken modulo the frame's length.
+#[derive(Debug, Clone)]
+enum Mutation {
+    FlipBit(usize, u8),
+    SetByte(usize, u8),
+    /// Overwrites 4 bytes with an edge value (0, -1, i32::MAX, i32::MIN, 0x7fff…).
+    SetEdge(usize, i32),
+    Insert(usize, Vec<u8>),
+    Remove(usize, usize),
+    Truncate(usize),
+}
+
+fn mutation() -> impl Strategy<Value = Mutation> {
+    let edge = prop::sample::select(vec![0, -1, 1, i32::MAX, i32::MIN, 0x7fff, 0xffff, 0x10000]);
+    prop_oneof![
+        3 => (any::<usize>(), 0u8..8).prop_map(|(p, b)| Mutation::FlipBit(p, b)),
+        2 => (any::<usize>(), any::<u8>()).prop_map(|(p, v)| Mutation::SetByte(p, v)),
+        2 => (any::<usize>(), edge).prop_map(|(p, v)| Mutation::SetEdge(p, v)),
+        1 => (any::<usize>(), prop::collection::vec(any::<u8>(), 1..16))
+            .prop_map(|(p, b)| Mutation::Insert(p, b)),
+        1 => (any::<usize>(), 1usize..16).prop_map(|(p, n)| Mutation::Remove(p, n)),
+        1 => any::<usize>().prop_map(Mutation::Truncate),
+    ]
+}
+
+fn apply(frame: &mut Vec<u8>, mutation: &Mutation) {
+    let len = frame.len().max(1);
+    match mutation {
+        Mutation::FlipBit(p, bit) if !frame.is_empty() => frame[p % len] ^= 1 << bit,
+        Mutation::SetByte(p, v) if !frame.is_empty() => frame[p % len] = *v,
+        Mutation::SetEdge(p, v) if frame.len() >= 4 => {
+            let at = p % (frame.len() - 3);
+            frame[at..at + 4].copy_from_slice(&v.to_be_bytes());
+        }
+        Mutation::Insert(p, bytes) => {
+            let at = p % (frame.len() + 1);
+            frame.splice(at..at, bytes.iter().copied());
+        }
+        Mutation::Remove(p, n) if !frame.is_empty() => {
+            let at = p % len;
+            let end = (at + n).min(frame.len());
+            frame.drain(at..end);
+        }
+        Mutation::Truncate(p) => frame.truncate(p % len),
+        _ => {}
+    }
+}
+
+/// What is sent: the body and whether its size prefix is kept true.
+#[derive(Debug, Clone)]
+enum Case {
+    /// Any bytes at all.
+    Random(Vec<u8>),
+    /// A supported API key and a version near its range, then random bytes.
+    RandomBody {
+        key: i16,
+        version: i16,
+        body: Vec<u8>,
+    },
+    /// A valid request with mutations; `stale_size` keeps the original size prefix.
+    Mutated {
+        seed: usize,
+        mutations: Vec<Mutation>,
+        stale_size: bool,
+    },
+}
+
+fn case(seed_count: usize) -> impl Strategy<Value = Case> {
+    prop_oneof![
+        1 => prop::collection::vec(any::<u8>(), 0..300).prop_map(Case::Random),
+        2 => (
+            prop::sample::select(vec![0i16, 1, 2, 3, 18, 19, 20]),
+            -1i16..14,
+            prop::collection::vec(any::<u8>(), 0..300),
+        )
+            .prop_map(|(key, version, body)| Case::RandomBody { key, version, body }),
+        5 => (
+            0..seed_count,
+            prop::collection::vec(mutation(), 1..5),
+            prop::bool::weighted(0.1),
+        )
+            .prop_map(|(seed, mutations, stale_size)| Case::Mutated { seed, mutations, stale_size }),
+    ]
+}
+
+/// The size-prefixed bytes of a case.
+fn bytes_of(case: &Case, seeds: &[Vec<u8>]) -> Vec<u8> {
+    let (body, size) = match case {
+        Case::Random(bytes) => (bytes.clone(), bytes.len()),
+        Case::RandomBody { key, version, body } => {
+            let mut frame = key.to_be_bytes().to_vec();
+            frame.extend_from_slice(&version.to_be_bytes());
+            frame.extend_from_slice(&0x0bad_cafe_i32.to_be_bytes());
+            frame.extend_from_slice(body);
+            let len = frame.len();
+            (frame, len)
+        }
+        Case::Mutated {
+            seed,
+            mutations,
+            stale_size,
+        } => {
+            let original = &seeds[*seed];
+            let mut frame = original.clone();
+            for m in mutations {
+                apply(&mut frame, m);
+            }
+            let size = if *stale_size {
+                original.len()
+            } else {
+                frame.len()
+            };
+            (frame, size)
+        }
+    };
+    let mut bytes = (size as i32).to_be_bytes().to_vec();
+    bytes.extend(body);
+    bytes
+}
+
+fn env_number(name: &str) -> Option<u64> {
+    let value = std::env::var(name).ok()?;
+    Some(
+        value
+            .parse()
+            .unwrap_or_else(|_| panic!("{name}={value} is not a number")),
+    )
+}
+
+#[test]
+fn broker_survives_random_and_mutated_frames() {
+    let broker = Broker::start_with("num_partitions = 2", "");
+    let addr = broker.addr();
+    wire::metadata(&addr, &[TOPIC]); // the topic the seeds name exists, with data
+    let seeds = seeds();
+
+    let seed = env_number("WEIR_FUZZ_SEED").unwrap_or_else(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos() as u64
+    });
+    let cases = env_number("WEIR_FUZZ_CASES").unwrap_or(300) as u32;
+    eprintln!("protocol fuzz: {cases} cases, WEIR_FUZZ_SEED={seed}");
+    let mut seed_bytes = [0u8; 32];
+    seed_bytes[..8].copy_from_slice(&seed.to_le_bytes());
+    let config = Config {
+        cases,
+        failure_persistence: None,
+        max_shrink_iters: 200,
+        ..Config::default()
+    };
+    let mut runner = TestRunner::new_with_rng(
+        config,
+        TestRng::from_seed(RngAlgorithm::ChaCha, &seed_bytes),
+    );
+    let counts = std::cell::Cell::new((0u32, 0u32, 0u32)); // answered, closed, silent
+    // Once the broker is down every input "fails": shrinking would learn nothing, so the
+    // first fatal case is kept and later ones pass untried.
+    let death: std::cell::RefCell<Option<String>> = std::cell::RefCell::new(None);
+    let result = runner.run(&case(seeds.len()), |case| {
+        if death.borrow().is_some() {
+            return Ok(());
+        }
+        let bytes = bytes_of(&case, &seeds);
+        let outcome = wire::exchange(&mut wire::connect(&addr), &bytes, WAIT);
+        if let Outcome::Answered(body) = &outcome {
+            // Whatever the broker chose to answer, it answered this request.
+            prop_assert!(
+                bytes.len() >= 12 && body.len() >= 4,
+                "answered a headerless frame"
+            );
+            prop_assert_eq!(&body[..4], &bytes[8..12], "correlation id");
+        }
+        let (a, c, s) = counts.get();
+        counts.set(match outcome {
+            Outcome::Answered(_) => (a + 1, c, s),
+            Outcome::Closed => (a, c + 1, s),
+            Outcome::Silent => (a, c, s + 1),
+        });
+        if let Err(why) = wire::check_alive(&addr) {
+            let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+            *death.borrow_mut() = Some(format!("{why}\nafter {case:?}\nframe: {hex}"));
+            return Err(TestCaseError::fail("the broker stopped answering"));
+        }
+        Ok(())
+    });
+    if let Some(death) = death.into_inner() {
+        panic!("the broker stopped answering: {death}\nreplay with WEIR_FUZZ_SEED={seed}");
+    }
+    let (answered, closed, silent) = counts.get();
+    eprintln!("protocol fuzz: {answered} answered, {closed} closed, {silent} silent");
+    if let Err(e) = result {
+        panic!("{e}\nreplay with WEIR_FUZZ_SEED={seed}");
+    }
+    // Not only rejections: mutated requests also reach the handlers and get answers.
+    assert!(
+        answered >= 10,
+        "only {answered} of {cases} frames were answered"
+    );
+    broker.assert_clean_log();
+}
