@@ -6,11 +6,13 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
+use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::{
     ApiKey, ApiVersionsRequest, ApiVersionsResponse, MetadataRequest, MetadataResponse,
     RequestHeader, ResponseHeader, TopicName,
 };
+use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, StrBytes};
 
 /// How long a reply may take before the broker is declared unresponsive.
@@ -220,4 +222,24 @@ pub fn unadvertised(addr: &str, apis: &[ApiKey]) -> Vec<ApiKey> {
         .copied()
         .filter(|api| !advertised.api_keys.iter().any(|k| k.api_key == *api as i16))
         .collect()
+}
+
+/// Creates `topic` with `partitions` partitions (CreateTopics v5); fails on any error.
+pub fn create_topic(addr: &str, topic: &str, partitions: i32) {
+    let request = CreateTopicsRequest::default()
+        .with_timeout_ms(10_000)
+        .with_topics(vec![
+            CreatableTopic::default()
+                .with_name(TopicName(StrBytes::from_string(topic.to_string())))
+                .with_num_partitions(partitions)
+                .with_replication_factor(1),
+        ]);
+    let response: CreateTopicsResponse =
+        call(&mut connect(addr), ApiKey::CreateTopics, 5, &request);
+    let result = &response.topics[0];
+    assert_eq!(
+        result.error_code, 0,
+        "creating {topic}: {:?}",
+        result.error_message
+    );
 }

@@ -1,0 +1,398 @@
+//! The broker over loopback with librdkafka clients, release build (`cargo bench --bench
+//! broker`): producer throughput for 100 B and 1 KiB records into 1 and 8 partitions
+//! (`acks=1`, `linger.ms=5`, large batches), a consumer reading a 1 GiB backlog from offset
+//! 0, end-to-end latency at a fixed 30 MB/s with fsync and with page-cache flushing, the
+//! broker's peak RSS, and `dd conv=fdatasync` on the same disk in the same run for the ratio.
+//!
+//! MB is 10^6 bytes, counting record values only. `WEIR_BENCH_QUICK=1` runs a tenth of the
+//! volume, for trying the bench out; `WEIR_BENCH_ONLY=throughput,backlog,latency` picks
+//! parts.
+
+#![allow(clippy::unwrap_used, missing_docs)]
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use std::process::Command;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rdkafka::client::ClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{DeliveryResult, Message};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer, ProducerContext};
+use rdkafka::{Offset, TopicPartitionList};
+use support::Broker;
+
+const MB: f64 = 1e6;
+
+/// Counts deliveries without keeping them: the producer's own overhead stays small.
+#[derive(Default)]
+struct Counter {
+    delivered: AtomicU64,
+    failed: AtomicU64,
+    first_error: Mutex<Option<String>>,
+}
+
+impl ClientContext for Counter {}
+
+impl ProducerContext for Counter {
+    type DeliveryOpaque = ();
+
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        match result {
+            Ok(_) => self.delivered.fetch_add(1, Ordering::Relaxed),
+            Err((e, _)) => {
+                self.first_error
+                    .lock()
+                    .unwrap()
+                    .get_or_insert_with(|| e.to_string());
+                self.failed.fetch_add(1, Ordering::Relaxed)
+            }
+        };
+    }
+}
+
+impl ConsumerContext for Counter {}
+
+fn client_config(addr: &str, settings: &[(&str, &str)]) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    config
+        .set("bootstrap.servers", addr)
+        .set("broker.address.family", "v4");
+    for (k, v) in settings {
+        config.set(*k, *v);
+    }
+    config
+}
+
+fn producer(addr: &str, linger_ms: &str) -> BaseProducer<Counter> {
+    client_config(
+        addr,
+        &[
+            ("acks", "1"),
+            ("linger.ms", linger_ms),
+            ("batch.size", "1000000"),
+            ("batch.num.messages", "10000"),
+            ("queue.buffering.max.messages", "1000000"),
+            ("queue.buffering.max.kbytes", "1048576"),
+            ("compression.type", "none"),
+        ],
+    )
+    .create_with_context(Counter::default())
+    .unwrap()
+}
+
+fn consumer(addr: &str, settings: &[(&str, &str)]) -> BaseConsumer<Counter> {
+    let mut all = vec![
+        ("group.id", "weir-bench-unused"),
+        ("enable.auto.commit", "false"),
+        ("enable.partition.eof", "false"),
+        ("fetch.max.bytes", "52428800"),
+        ("max.partition.fetch.bytes", "10485760"),
+        ("queued.max.messages.kbytes", "262144"),
+    ];
+    all.extend_from_slice(settings);
+    client_config(addr, &all)
+        .create_with_context(Counter::default())
+        .unwrap()
+}
+
+fn create_topic(addr: &str, topic: &str, partitions: i32) {
+    support::wire::create_topic(addr, topic, partitions);
+}
+
+/// Sends `count` records of `size` bytes round-robin over `partitions`, waits for every
+/// acknowledgement; returns the seconds it took.
+fn produce(
+    producer: &BaseProducer<Counter>,
+    topic: &str,
+    partitions: i32,
+    count: u64,
+    size: usize,
+) -> f64 {
+    let value = vec![0x42u8; size];
+    let start = Instant::now();
+    for i in 0..count {
+        let mut record = BaseRecord::<[u8], [u8]>::to(topic)
+            .payload(&value[..])
+            .partition((i % partitions as u64) as i32);
+        loop {
+            match producer.send(record) {
+                Ok(()) => break,
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                    record = back;
+                    producer.poll(Duration::from_millis(1));
+                }
+                Err((e, _)) => panic!("send: {e}"),
+            }
+        }
+        if i % 1024 == 0 {
+            producer.poll(Duration::ZERO);
+        }
+    }
+    producer.flush(Duration::from_secs(300)).unwrap();
+    let seconds = start.elapsed().as_secs_f64();
+    let ctx = producer.context();
+    assert_eq!(
+        ctx.failed.swap(0, Ordering::Relaxed),
+        0,
+        "failed deliveries: {:?}",
+        ctx.first_error.lock().unwrap()
+    );
+    assert_eq!(ctx.delivered.swap(0, Ordering::Relaxed), count);
+    seconds
+}
+
+fn assign_from_start(consumer: &BaseConsumer<Counter>, topic: &str, partitions: i32) {
+    let mut list = TopicPartitionList::new();
+    for p in 0..partitions {
+        list.add_partition_offset(topic, p, Offset::Beginning)
+            .unwrap();
+    }
+    consumer.assign(&list).unwrap();
+}
+
+fn throughput(broker: &Broker, scale: u64, dd: f64) {
+    println!("\n## producer throughput (acks=1, linger.ms=5, batches up to 1 MB / 10000 records)");
+    println!("| record | partitions | records | msgs/s | MB/s | of dd |");
+    println!("|---|---|---|---|---|---|");
+    for (size, count) in [(100usize, 3_000_000u64), (1024, 1_000_000)] {
+        for partitions in [1, 8] {
+            let topic = format!("produce-{size}-{partitions}");
+            create_topic(&broker.addr(), &topic, partitions);
+            let producer = producer(&broker.addr(), "5");
+            let count = count / scale;
+            let seconds = produce(&producer, &topic, partitions, count, size);
+            let mb_s = (count * size as u64) as f64 / MB / seconds;
+            println!(
+                "| {size} B | {partitions} | {count} | {:.0} | {mb_s:.1} | {:.0}% |",
+                count as f64 / seconds,
+                100.0 * mb_s / dd
+            );
+        }
+    }
+}
+
+fn backlog(broker: &Broker, scale: u64) {
+    let topic = "backlog";
+    create_topic(&broker.addr(), topic, 1);
+    let size = 1024usize;
+    let count = (1u64 << 30) / size as u64 / scale;
+    let fill = produce(&producer(&broker.addr(), "5"), topic, 1, count, size);
+    let consumer = consumer(&broker.addr(), &[]);
+    assign_from_start(&consumer, topic, 1);
+    let start = Instant::now();
+    let mut first = Duration::ZERO;
+    let mut got = 0u64;
+    while got < count {
+        match consumer.poll(Duration::from_secs(10)) {
+            Some(Ok(m)) => {
+                assert_eq!(m.payload().map_or(0, <[u8]>::len), size);
+                if got == 0 {
+                    first = start.elapsed();
+                }
+                got += 1;
+            }
+            Some(Err(e)) => panic!("consume: {e}"),
+            None => panic!("consumer stalled after {got} of {count} records"),
+        }
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    // librdkafka holds a group-less consumer's first fetch until its coordinator query gives
+    // up (~0.5 s while weir has no FindCoordinator): the rate is measured from the first record.
+    let streaming = seconds - first.as_secs_f64();
+    let bytes = (count * size as u64) as f64;
+    println!(
+        "\n## consumer: {:.0} MiB backlog of 1 KiB records from offset 0, one partition\n\
+         {:.0} MB/s, {:.0} msgs/s from the first record on; first record {:.0} ms after \
+         assign, {seconds:.2} s in all (backlog filled at {:.0} MB/s)",
+        bytes / (1 << 20) as f64,
+        bytes / MB / streaming,
+        count as f64 / streaming,
+        first.as_secs_f64() * 1e3,
+        bytes / MB / fill
+    );
+}
+
+fn percentile(sorted: &[u64], p: f64) -> f64 {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i] as f64 / 1e6
+}
+
+/// Produces 1 KiB records at 30 MB/s for `seconds` and measures send-to-receive latency in
+/// a consumer of the same process (both read one clock).
+fn latency(broker: &Broker, label: &str, linger_ms: &str, seconds: u64) {
+    let size = 1024usize;
+    let rate = 30.0 * MB / size as f64; // records a second
+    let topic = format!("latency-{label}-{linger_ms}");
+    create_topic(&broker.addr(), &topic, 1);
+    let epoch = Instant::now();
+    let consumer = consumer(
+        &broker.addr(),
+        &[("fetch.wait.max.ms", "100"), ("fetch.min.bytes", "1")],
+    );
+    assign_from_start(&consumer, &topic, 1);
+    let total = (rate * seconds as f64) as u64;
+    let warmup = rate as u64; // the first second is not counted
+    let receiving = {
+        std::thread::spawn(move || {
+            let mut latencies = Vec::with_capacity(total as usize);
+            let mut got = 0u64;
+            while got < total {
+                match consumer.poll(Duration::from_secs(10)) {
+                    Some(Ok(m)) => {
+                        let now = epoch.elapsed().as_nanos() as u64;
+                        let sent =
+                            u64::from_le_bytes(m.payload().unwrap()[..8].try_into().unwrap());
+                        if got >= warmup {
+                            latencies.push(now.saturating_sub(sent));
+                        }
+                        got += 1;
+                    }
+                    Some(Err(e)) => panic!("consume: {e}"),
+                    None => panic!("consumer stalled after {got} of {total}"),
+                }
+            }
+            latencies
+        })
+    };
+    let producer = Arc::new(producer(&broker.addr(), linger_ms));
+    let mut value = vec![0x17u8; size];
+    let start = Instant::now();
+    let mut sent = 0u64;
+    while sent < total {
+        let due = ((start.elapsed().as_secs_f64() * rate) as u64).min(total);
+        while sent < due {
+            value[..8].copy_from_slice(&(epoch.elapsed().as_nanos() as u64).to_le_bytes());
+            producer
+                .send(
+                    BaseRecord::<[u8], [u8]>::to(&topic)
+                        .payload(&value[..])
+                        .partition(0),
+                )
+                .map_err(|(e, _)| e)
+                .unwrap();
+            sent += 1;
+        }
+        producer.poll(Duration::ZERO);
+        std::thread::sleep(Duration::from_micros(500));
+    }
+    producer.flush(Duration::from_secs(60)).unwrap();
+    let achieved = (total * size as u64) as f64 / MB / start.elapsed().as_secs_f64();
+    let mut latencies = receiving.join().unwrap();
+    latencies.sort_unstable();
+    println!(
+        "| {label} | {linger_ms} | {achieved:.1} | {:.2} | {:.2} | {:.2} | {:.2} |",
+        percentile(&latencies, 0.5),
+        percentile(&latencies, 0.99),
+        percentile(&latencies, 0.999),
+        *latencies.last().unwrap() as f64 / 1e6
+    );
+}
+
+/// `dd bs=1M count=1024 conv=fdatasync` into `dir`: MB/s.
+fn dd(dir: &std::path::Path) -> f64 {
+    let file = dir.join("dd.tmp");
+    let out = Command::new("dd")
+        .arg("if=/dev/zero")
+        .arg(format!("of={}", file.display()))
+        .args(["bs=1M", "count=1024", "conv=fdatasync"])
+        .output()
+        .expect("running dd");
+    let _ = std::fs::remove_file(&file);
+    assert!(
+        out.status.success(),
+        "dd failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // "1073741824 bytes (1.1 GB, 1.0 GiB) copied, 2.3 s, 466 MB/s"
+    let text = String::from_utf8_lossy(&out.stderr);
+    let line = text.lines().find(|l| l.contains("copied")).unwrap();
+    let bytes: f64 = line.split_whitespace().next().unwrap().parse().unwrap();
+    let seconds: f64 = line
+        .split(", ")
+        .find(|part| part.ends_with(" s"))
+        .and_then(|part| part.trim_end_matches(" s").parse().ok())
+        .unwrap();
+    bytes / MB / seconds
+}
+
+fn machine() -> String {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name"))
+        .map(|m| m.trim_start_matches([' ', '\t', ':']).to_string())
+        .unwrap_or_default();
+    let cpus = cpuinfo
+        .lines()
+        .filter(|l| l.starts_with("processor"))
+        .count();
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let memory = meminfo.lines().next().unwrap_or_default().to_string();
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    format!("{cpus} x {model}, {memory}, Linux {}", kernel.trim())
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return; // `cargo test --benches` asks the harness for its tests
+    }
+    let scale = if std::env::var_os("WEIR_BENCH_QUICK").is_some() {
+        10
+    } else {
+        1
+    };
+    println!(
+        "# weir broker over loopback (librdkafka {})",
+        rdkafka::util::get_rdkafka_version().1
+    );
+    println!("machine: {}", machine());
+
+    let fsync = Broker::start_with("num_partitions = 8\nlog_flush = \"fsync\"", "");
+    println!(
+        "data: {} (fsync: log_flush = \"fsync\", the default)",
+        fsync.data_dir().display()
+    );
+    let dd_before = dd(&fsync.data_dir());
+    println!("dd bs=1M count=1024 conv=fdatasync, same disk: {dd_before:.0} MB/s");
+    let only = std::env::var("WEIR_BENCH_ONLY").unwrap_or_default();
+    let run = |phase: &str| only.is_empty() || only.split(',').any(|p| p == phase);
+    if run("throughput") {
+        throughput(&fsync, scale, dd_before);
+    }
+    if run("backlog") {
+        backlog(&fsync, scale);
+    }
+
+    let mut page_cache = Broker::start_with("num_partitions = 8\nlog_flush = \"os\"", "");
+    let seconds = 10 / scale.min(5) + 1;
+    println!(
+        "\n## end-to-end latency, 1 KiB records at 30 MB/s for {seconds} s, acks=1, one partition"
+    );
+    println!("| broker | linger.ms | MB/s | p50 ms | p99 ms | p99.9 ms | max ms |");
+    println!("|---|---|---|---|---|---|---|");
+    for linger in ["0", "5"] {
+        if run("latency") {
+            latency(&fsync, "fsync", linger, seconds);
+            latency(&page_cache, "os", linger, seconds);
+        }
+    }
+
+    let dd_after = dd(&fsync.data_dir());
+    println!("\ndd conv=fdatasync again at the end: {dd_after:.0} MB/s");
+    for (label, broker) in [("fsync", &fsync), ("os", &page_cache)] {
+        let rss = broker.pid().and_then(support::peak_rss_kib).unwrap_or(0);
+        println!(
+            "broker peak RSS ({label}): {:.1} MiB (VmHWM)",
+            rss as f64 / 1024.0
+        );
+    }
+    page_cache.stop();
+    drop(page_cache);
+    drop(fsync);
+}
