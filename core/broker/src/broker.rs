@@ -11,6 +11,7 @@ use tokio::sync::watch;
 use weir_log::{LogStore, StoreError, SystemClock};
 
 use crate::config::BrokerConfig;
+use crate::producer_ids::ProducerIdAllocator;
 use crate::server;
 use crate::topics::{TopicError, TopicRegistry};
 
@@ -52,6 +53,7 @@ pub struct Broker {
     pub(crate) appended: watch::Sender<u64>,
     pub(crate) advertised_host: String,
     pub(crate) advertised_port: i32,
+    pub(crate) producer_ids: ProducerIdAllocator,
 }
 
 impl Broker {
@@ -78,6 +80,8 @@ impl Broker {
             metadata_path,
             config.topics(),
         )?;
+        let producer_ids = ProducerIdAllocator::open(config.log_dirs()[0].join("producer-ids"))
+            .map_err(|e| BrokerError::Topics(e.to_string()))?;
         Ok(Arc::new(Self {
             config,
             store,
@@ -85,6 +89,7 @@ impl Broker {
             appended: watch::Sender::new(0),
             advertised_host: host,
             advertised_port: port,
+            producer_ids,
         }))
     }
 

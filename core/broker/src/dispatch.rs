@@ -56,6 +56,11 @@ pub(crate) const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::ApiVersions, 0, 3),
     (ApiKey::CreateTopics, 2, 7),
     (ApiKey::DeleteTopics, 1, 6),
+    (ApiKey::InitProducerId, 0, 4),
+    (ApiKey::CreatePartitions, 0, 3),
+    (ApiKey::DescribeConfigs, 1, 4),
+    (ApiKey::AlterConfigs, 0, 2),
+    (ApiKey::IncrementalAlterConfigs, 0, 1),
 ];
 
 pub(crate) fn supported(api: ApiKey) -> Option<(i16, i16)> {
@@ -149,6 +154,26 @@ pub(crate) async fn dispatch(
         ApiKey::DeleteTopics => ctx.ready(&handlers::delete_topics::handle(
             &ctx,
             decode!(m::DeleteTopicsRequest),
+        )),
+        ApiKey::InitProducerId => ctx.ready(&handlers::init_producer_id::handle(
+            &ctx,
+            decode!(m::InitProducerIdRequest),
+        )),
+        ApiKey::CreatePartitions => ctx.ready(&handlers::create_partitions::handle(
+            &ctx,
+            decode!(m::CreatePartitionsRequest),
+        )),
+        ApiKey::DescribeConfigs => ctx.ready(&handlers::describe_configs::handle(
+            &ctx,
+            decode!(m::DescribeConfigsRequest),
+        )),
+        ApiKey::AlterConfigs => ctx.ready(&handlers::alter_configs::handle(
+            &ctx,
+            decode!(m::AlterConfigsRequest),
+        )),
+        ApiKey::IncrementalAlterConfigs => ctx.ready(&handlers::alter_configs::handle_incremental(
+            &ctx,
+            decode!(m::IncrementalAlterConfigsRequest),
         )),
         _ => {
             return Err(DispatchError::UnsupportedVersion {

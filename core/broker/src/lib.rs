@@ -17,6 +17,8 @@ mod dispatch;
 mod handlers;
 mod metadata_file;
 mod produce_path;
+mod producer_ids;
+mod producer_state;
 mod server;
 mod topics;
 

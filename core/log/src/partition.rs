@@ -592,6 +592,29 @@ impl PartitionLog {
         Ok(None)
     }
 
+    /// Calls `f` with the header of every batch from the one holding `from` to the log end,
+    /// reading only the 61-byte headers (rebuilding producer state on open, say).
+    pub fn scan_headers(
+        &self,
+        from: u64,
+        mut f: impl FnMut(&BatchHeader),
+    ) -> Result<(), ReadError> {
+        let state = self.state.read();
+        let from = from.max(state.log_start_offset);
+        for segment in state.segments.values() {
+            if segment.next_offset <= from {
+                continue;
+            }
+            segment
+                .scan_headers(from, &mut f)
+                .map_err(|e| ReadError::Io {
+                    path: e.path,
+                    source: e.source,
+                })?;
+        }
+        Ok(())
+    }
+
     /// Removes every record at or after `offset` (a follower matching its leader's history);
     /// the log end becomes the start of the batch holding `offset`.
     pub fn truncate_to(&self, offset: u64) -> Result<u64, MaintenanceError> {

@@ -451,6 +451,27 @@ impl Segment {
         ))
     }
 
+    /// Calls `f` with the header of every batch from the one holding `offset` to the end of
+    /// the segment, reading only headers.
+    pub(crate) fn scan_headers(
+        &self,
+        offset: u64,
+        f: &mut dyn FnMut(&BatchHeader),
+    ) -> Result<(), IoError> {
+        let Some((mut pos, _)) = self.locate(offset.max(self.base_offset))? else {
+            return Ok(());
+        };
+        while pos < self.size {
+            let header = self
+                .header_at(pos)
+                .map_err(|e| IoError::new("reading", &self.log_path, e))?;
+            let Some(header) = header else { break };
+            f(&header);
+            pos += header.total_len() as u64;
+        }
+        Ok(())
+    }
+
     /// The first offset in this segment whose record timestamp is at least `target`, with
     /// that timestamp (for a compressed batch: its base offset and first timestamp).
     pub(crate) fn offset_for_timestamp(&self, target: i64) -> Result<Option<(u64, i64)>, IoError> {

@@ -1,10 +1,14 @@
 //! One module per Kafka API: each turns a decoded request into a response, using the broker's
 //! topics and logs. Error codes exist only here, at the wire boundary.
 
+pub(crate) mod alter_configs;
 pub(crate) mod api_versions;
+pub(crate) mod create_partitions;
 pub(crate) mod create_topics;
 pub(crate) mod delete_topics;
+pub(crate) mod describe_configs;
 pub(crate) mod fetch;
+pub(crate) mod init_producer_id;
 pub(crate) mod list_offsets;
 pub(crate) mod metadata;
 pub(crate) mod produce;
