@@ -208,12 +208,11 @@ impl Segment {
                 .map_err(|e| IoError::new("truncating", &segment.log_path, e))?;
         }
         outcome.claimed_next_offset = outcome.claimed_next_offset.max(segment.next_offset);
-        if let Some(first) = segment.first_header()? {
-            segment.created_ms = first
-                .max_timestamp
-                .max(0)
-                .min(now_ms)
-                .max(segment.created_ms);
+        // Age-based roll counts from the first record, as Kafka's does.
+        if let Some(first) = segment.first_header()?
+            && first.max_timestamp >= 0
+        {
+            segment.created_ms = first.max_timestamp.min(now_ms);
         }
         Ok((segment, outcome))
     }
