@@ -38,7 +38,7 @@ fn frame<R: Encodable>(api: ApiKey, version: i16, correlation_id: i32, request: 
     buf.freeze()
 }
 
-pub(super) async fn exchange<Req: Encodable, Resp: Decodable + HeaderVersion>(
+async fn exchange<Req: Encodable, Resp: Decodable + HeaderVersion>(
     broker: &Arc<Broker>,
     api: ApiKey,
     version: i16,
@@ -76,11 +76,11 @@ pub(super) async fn exchange<Req: Encodable, Resp: Decodable + HeaderVersion>(
     response
 }
 
-pub(super) fn topic(name: &str) -> TopicName {
+fn topic(name: &str) -> TopicName {
     TopicName(StrBytes::from_string(name.to_string()))
 }
 
-pub(super) fn versions(api: ApiKey) -> std::ops::RangeInclusive<i16> {
+fn versions(api: ApiKey) -> std::ops::RangeInclusive<i16> {
     let (_, min, max) = SUPPORTED
         .iter()
         .find(|(k, _, _)| *k == api)
