@@ -35,7 +35,9 @@ pub(crate) async fn accept(
                     let broker = Arc::clone(&broker);
                     let stopped = stopped.clone();
                     tokio::spawn(async move {
-                        if let Err(reason) = serve_connection(stream, broker, stopped).await {
+                        let host = format!("/{}", peer.ip());
+                        let served = serve_connection(stream, broker, &host, stopped).await;
+                        if let Err(reason) = served {
                             tracing::warn!(%peer, %reason, "closing connection");
                         }
                     });
@@ -53,6 +55,7 @@ pub(crate) async fn accept(
 async fn serve_connection(
     stream: TcpStream,
     broker: Arc<Broker>,
+    client_host: &str,
     mut stopped: watch::Receiver<bool>,
 ) -> Result<(), String> {
     let (mut reader, mut writer) = stream.into_split();
@@ -94,7 +97,7 @@ async fn serve_connection(
         if let Err(e) = reader.read_exact(&mut frame).await {
             break Err(format!("truncated frame: {e}"));
         }
-        match dispatch::dispatch(&broker, frame.freeze()).await {
+        match dispatch::dispatch(&broker, client_host, frame.freeze()).await {
             Ok(reply) => {
                 if queue.send(reply).await.is_err() {
                     break Ok(());

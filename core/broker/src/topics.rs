@@ -7,18 +7,38 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 use uuid::Uuid;
 use weir_log::{LogConfig, LogStore, PartitionLog, StoreError, TopicPartition};
 
 use crate::config::{Acks, TopicConfigError, TopicOverrides};
 use crate::metadata_file::{self, MetadataFile, TopicRecord};
+use crate::producer_state::ProducerStates;
 
 /// One partition of a topic on this broker.
 #[derive(Debug)]
 pub(crate) struct Partition {
     pub(crate) index: i32,
     pub(crate) log: Arc<PartitionLog>,
+    /// Idempotent producers' sequences; held across check and append so both see the same
+    /// log end.
+    pub(crate) producers: Mutex<ProducerStates>,
+}
+
+impl Partition {
+    /// Attaches a log, rebuilding producer state from its active segment's batch headers.
+    fn new(index: i32, log: Arc<PartitionLog>) -> Self {
+        let mut producers = ProducerStates::default();
+        let from = log.segment_bases().last().copied().unwrap_or(0);
+        if let Err(e) = log.scan_headers(from, |header| producers.record(header)) {
+            tracing::warn!(dir = %log.dir().display(), error = %e, "could not rebuild producer state");
+        }
+        Self {
+            index,
+            log,
+            producers: Mutex::new(producers),
+        }
+    }
 }
 
 /// A topic: its id, partitions and overrides.
@@ -218,6 +238,80 @@ impl TopicRegistry {
         Ok(topic)
     }
 
+    /// Grows a topic to `count` partitions (never shrinks: Kafka cannot either).
+    pub(crate) fn add_partitions(
+        &self,
+        name: &str,
+        count: u32,
+        validate_only: bool,
+    ) -> Result<Arc<Topic>, TopicError> {
+        let mut topics = self.topics.write();
+        let topic = topics
+            .get(name)
+            .cloned()
+            .ok_or_else(|| TopicError::Unknown(name.to_string()))?;
+        let current = topic.partitions.len() as u32;
+        if count <= current || count > 1_000_000 {
+            return Err(TopicError::InvalidPartitions {
+                requested: i64::from(count),
+                reason: "must be more than the current count (partitions cannot be removed)",
+            });
+        }
+        if validate_only {
+            return Ok(topic);
+        }
+        let mut partitions = topic.partitions.clone();
+        partitions.extend(self.attach_partitions(name, current..count, &topic.overrides)?);
+        let grown = Arc::new(Topic {
+            name: topic.name.clone(),
+            id: topic.id,
+            partitions,
+            overrides: topic.overrides,
+            internal: topic.internal,
+        });
+        topics.insert(name.to_string(), Arc::clone(&grown));
+        drop(topics);
+        self.persist()?;
+        tracing::info!(topic = name, from = current, to = count, "added partitions");
+        Ok(grown)
+    }
+
+    /// Replaces a topic's config overrides and applies them to its partition logs.
+    pub(crate) fn set_overrides(
+        &self,
+        name: &str,
+        overrides: TopicOverrides,
+    ) -> Result<(), TopicError> {
+        let mut topics = self.topics.write();
+        let topic = topics
+            .get(name)
+            .cloned()
+            .ok_or_else(|| TopicError::Unknown(name.to_string()))?;
+        let config = overrides.apply(&self.base_config);
+        for partition in &topic.partitions {
+            partition.log.set_config(config);
+        }
+        topics.insert(
+            name.to_string(),
+            Arc::new(Topic {
+                name: topic.name.clone(),
+                id: topic.id,
+                partitions: topic.partitions.clone(),
+                overrides,
+                internal: topic.internal,
+            }),
+        );
+        drop(topics);
+        self.persist()?;
+        tracing::info!(topic = name, "altered topic configs");
+        Ok(())
+    }
+
+    /// The broker-wide log settings topic overrides apply to.
+    pub(crate) fn base_config(&self) -> &LogConfig {
+        &self.base_config
+    }
+
     /// Opens or creates the logs of partitions `0..partitions` of a topic.
     fn attach(
         &self,
@@ -226,9 +320,24 @@ impl TopicRegistry {
         partitions: u32,
         overrides: TopicOverrides,
     ) -> Result<Topic, TopicError> {
+        Ok(Topic {
+            name: name.to_string(),
+            id,
+            partitions: self.attach_partitions(name, 0..partitions, &overrides)?,
+            overrides,
+            internal: name.starts_with("__"),
+        })
+    }
+
+    fn attach_partitions(
+        &self,
+        name: &str,
+        indexes: std::ops::Range<u32>,
+        overrides: &TopicOverrides,
+    ) -> Result<Vec<Arc<Partition>>, TopicError> {
         let config = overrides.apply(&self.base_config);
-        let mut attached = Vec::with_capacity(partitions as usize);
-        for index in 0..partitions {
+        let mut attached = Vec::with_capacity(indexes.len());
+        for index in indexes {
             let tp = TopicPartition::new(name, index).map_err(TopicError::InvalidName)?;
             let log = match self.store.partition(&tp) {
                 Some(log) => {
@@ -240,18 +349,9 @@ impl TopicRegistry {
                     .create(&tp, config)
                     .map_err(TopicError::Storage)?,
             };
-            attached.push(Arc::new(Partition {
-                index: index as i32,
-                log,
-            }));
+            attached.push(Arc::new(Partition::new(index as i32, log)));
         }
-        Ok(Topic {
-            name: name.to_string(),
-            id,
-            partitions: attached,
-            overrides,
-            internal: name.starts_with("__"),
-        })
+        Ok(attached)
     }
 
     fn persist(&self) -> Result<(), TopicError> {

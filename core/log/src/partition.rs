@@ -239,7 +239,7 @@ impl PartitionLog {
         }
 
         let first_base = *segments.keys().next().expect("at least one segment");
-        let mut log_start_offset = start_checkpoint.max(first_base);
+        let log_start_offset = start_checkpoint.max(first_base);
         // Segments wholly below the log start are leftovers of an interrupted retention pass.
         while segments.len() > 1 {
             let (&base, seg) = segments.iter().next().expect("non-empty");
@@ -248,18 +248,20 @@ impl PartitionLog {
             }
             segments.remove(&base).expect("present").delete()?;
         }
-        let state = LogState {
+        let next = segments
+            .values()
+            .next_back()
+            .expect("at least one segment")
+            .next_offset;
+        let mut state = LogState {
             config,
             segments,
-            log_start_offset,
+            // A start checkpoint past the end (every segment expired) means an empty log.
+            log_start_offset: log_start_offset.min(next),
             epochs,
             poisoned: false,
             closed: false,
         };
-        log_start_offset = log_start_offset.min(state.next_offset());
-        let mut state = state;
-        state.log_start_offset = log_start_offset;
-        let next = state.next_offset();
         state.epochs.truncate_from_end(next)?;
         state.active().sync_all()?;
         checkpoint::remove(&marker_path)?;
@@ -590,6 +592,29 @@ impl PartitionLog {
             }
         }
         Ok(None)
+    }
+
+    /// Calls `f` with the header of every batch from the one holding `from` to the log end,
+    /// reading only the 61-byte headers (rebuilding producer state on open, say).
+    pub fn scan_headers(
+        &self,
+        from: u64,
+        mut f: impl FnMut(&BatchHeader),
+    ) -> Result<(), ReadError> {
+        let state = self.state.read();
+        let from = from.max(state.log_start_offset);
+        for segment in state.segments.values() {
+            if segment.next_offset <= from {
+                continue;
+            }
+            segment
+                .scan_headers(from, &mut f)
+                .map_err(|e| ReadError::Io {
+                    path: e.path,
+                    source: e.source,
+                })?;
+        }
+        Ok(())
     }
 
     /// Removes every record at or after `offset` (a follower matching its leader's history);

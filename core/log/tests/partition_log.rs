@@ -166,6 +166,19 @@ fn offsets_start_at_zero_and_roll_keeps_them_contiguous() {
 }
 
 #[test]
+fn header_scans_visit_every_batch_from_an_offset_across_segments() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path(), small_config(1500, 100));
+    for i in 0..30 {
+        log.append(&mut batch(2, 100, i), 0).unwrap();
+    }
+    assert!(log.segment_count() > 3);
+    let mut bases = Vec::new();
+    log.scan_headers(13, |h| bases.push(h.base_offset)).unwrap();
+    assert_eq!(bases, (12..60).step_by(2).collect::<Vec<i64>>());
+}
+
+#[test]
 fn reads_respect_the_byte_limit_but_return_at_least_one_batch() {
     let dir = tempfile::tempdir().unwrap();
     let log = open(dir.path(), small_config(1 << 20, 0));

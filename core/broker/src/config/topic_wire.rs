@@ -124,6 +124,34 @@ impl TopicOverrides {
         Ok(())
     }
 
+    /// Every setting filled in from the broker's log settings: what a topic without
+    /// overrides has in force.
+    pub fn defaults(base: &weir_log::LogConfig, min_insync_replicas: u16) -> Self {
+        Self {
+            partitions: None,
+            replication_factor: None,
+            retention: Some(base.retention.map_or(Limit::Unlimited, Limit::Limited)),
+            retention_bytes: Some(
+                base.retention_bytes
+                    .map_or(Limit::Unlimited, Limit::Limited),
+            ),
+            segment_bytes: Some(base.segment_bytes),
+            segment_age: Some(base.segment_age),
+            index_interval_bytes: Some(base.index_interval_bytes),
+            max_message_bytes: Some(base.max_batch_bytes),
+            flush: Some(base.flush.mode),
+            flush_messages: Some(base.flush.flush_messages.unwrap_or(i64::MAX as u64)),
+            flush_interval: Some(
+                base.flush
+                    .flush_interval
+                    .unwrap_or(Duration::from_millis(i64::MAX as u64)),
+            ),
+            min_insync_replicas: Some(min_insync_replicas),
+            acks: Some(Acks::Zero),
+            unclean_leader_election: Some(false),
+        }
+    }
+
     /// The overrides that are set, as Kafka names and string values.
     pub fn kafka_entries(&self) -> Vec<(&'static str, String)> {
         let ms = |d: Duration| d.as_millis().to_string();

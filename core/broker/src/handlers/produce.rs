@@ -8,12 +8,15 @@ use bytes::BytesMut;
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
-use weir_log::{FlushMode, PartitionLog};
+use weir_log::batch::BatchHeader;
+use weir_log::{AppendInfo, FlushMode, PartitionLog};
 
 use crate::config::Acks;
 use crate::dispatch::{Context, Reply, encode_response};
 use crate::handlers::code;
 use crate::produce_path::{append_error, flush_error, topic_for};
+use crate::producer_state::{SequenceCheck, SequenceError};
+use crate::topics::Partition;
 
 /// An appended partition whose answer waits for durability.
 struct Pending {
@@ -54,14 +57,19 @@ pub(crate) fn handle(ctx: Context, request: ProduceRequest) -> Reply {
                     .filter(|r| !r.is_empty())
                     .ok_or(ResponseError::InvalidRecord)?;
                 let mut bytes = BytesMut::from(&records[..]);
-                let info = partition.log.append(&mut bytes, 0).map_err(|e| {
-                    tracing::warn!(topic = %topic.name, partition = data.index, error = %e, "rejected produce");
-                    append_error(&e)
+                let info = append(partition, &mut bytes).map_err(|error| {
+                    tracing::warn!(topic = %topic.name, partition = data.index, %error, "rejected produce");
+                    error.code()
                 })?;
                 Ok((info, partition, requested.at_least(topic.acks_floor())))
             })();
             match outcome {
-                Ok((info, partition, acks)) => {
+                Ok((Appended::Duplicate { base_offset }, partition, _)) => {
+                    // A retry of a batch already in the log: its original offset, no append.
+                    response.base_offset = base_offset as i64;
+                    response.log_start_offset = partition.log.log_start_offset() as i64;
+                }
+                Ok((Appended::New(info), partition, acks)) => {
                     appended = true;
                     response.base_offset = info.first_offset as i64;
                     response.log_start_offset = partition.log.log_start_offset() as i64;
@@ -117,6 +125,64 @@ pub(crate) fn handle(ctx: Context, request: ProduceRequest) -> Reply {
             &ProduceResponse::default().with_responses(responses),
         )
     }))
+}
+
+/// What an append did.
+enum Appended {
+    New(AppendInfo),
+    Duplicate { base_offset: u64 },
+}
+
+/// Why an append was refused.
+#[derive(Debug, thiserror::Error)]
+enum ProduceError {
+    #[error(transparent)]
+    Log(#[from] weir_log::AppendError),
+    #[error(transparent)]
+    Sequence(#[from] SequenceError),
+}
+
+impl ProduceError {
+    fn code(&self) -> ResponseError {
+        match self {
+            Self::Log(e) => append_error(e),
+            Self::Sequence(SequenceError::StaleEpoch { .. }) => ResponseError::InvalidProducerEpoch,
+            Self::Sequence(SequenceError::OutOfOrder { .. }) => {
+                ResponseError::OutOfOrderSequenceNumber
+            }
+        }
+    }
+}
+
+/// Appends a partition's batches, checking idempotent producers' sequences first under the
+/// partition's producer lock so that the check and the append see the same log.
+fn append(partition: &Partition, bytes: &mut BytesMut) -> Result<Appended, ProduceError> {
+    let mut producers = partition.producers.lock();
+    for header in headers(bytes) {
+        if let SequenceCheck::Duplicate { base_offset } = producers.check(&header)? {
+            return Ok(Appended::Duplicate { base_offset });
+        }
+    }
+    let info = partition.log.append(bytes, 0)?;
+    for header in headers(bytes) {
+        producers.record(&header);
+    }
+    Ok(Appended::New(info))
+}
+
+/// The headers of the batches in `bytes`, as far as they parse (the log validates fully).
+fn headers(bytes: &[u8]) -> Vec<BatchHeader> {
+    let mut out = Vec::new();
+    let mut at = 0;
+    while let Ok(header) = BatchHeader::parse(&bytes[at..]) {
+        out.push(header);
+        let len = header.total_len();
+        if len < weir_log::batch::HEADER_LEN || at + len >= bytes.len() {
+            break;
+        }
+        at += len;
+    }
+    out
 }
 
 /// Makes every pending append durable (each group-commits with other producers); returns
