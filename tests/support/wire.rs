@@ -49,7 +49,7 @@ pub fn frame<R: Encodable>(api: ApiKey, version: i16, correlation_id: i32, reque
         .expect("encoding a request header");
     request
         .encode(&mut buf, version)
-        .expect("encoding a request");
+        .unwrap_or_else(|e| panic!("encoding {api:?} v{version}: {e}"));
     let len = (buf.len() - 4) as i32;
     buf[..4].copy_from_slice(&len.to_be_bytes());
     buf.to_vec()

@@ -9,131 +9,20 @@
 
 #![allow(clippy::unwrap_used)]
 
+#[path = "../support/mod.rs"]
 mod support;
+
+mod seeds;
 
 use std::time::Duration;
 
-use bytes::Bytes;
-use kafka_protocol::messages::create_topics_request::CreatableTopic;
-use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
-use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
-use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
-use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
-use kafka_protocol::messages::{
-    ApiKey, ApiVersionsRequest, CreateTopicsRequest, DeleteTopicsRequest, FetchRequest,
-    ListOffsetsRequest, MetadataRequest, ProduceRequest, TopicName,
-};
-use kafka_protocol::protocol::StrBytes;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestRng, TestRunner};
 use support::Broker;
 use support::wire::{self, Outcome};
-use weir_log::testing::BatchBuilder;
-
-const TOPIC: &str = "fuzz";
 
 /// How long to wait for a response that may never come (a long poll, acks=0, a partial frame).
 const WAIT: Duration = Duration::from_millis(150);
-
-fn name(topic: &str) -> TopicName {
-    TopicName(StrBytes::from_string(topic.to_string()))
-}
-
-/// Valid request frames (without size prefix) of every API weir serves, at old and new
-/// versions: the material the mutations start from.
-fn seeds() -> Vec<Vec<u8>> {
-    let batch = Bytes::from(
-        BatchBuilder::new()
-            .record(Some(b"key"), b"value")
-            .records(3, 20)
-            .build(),
-    );
-    let produce = ProduceRequest::default()
-        .with_acks(1)
-        .with_timeout_ms(1000)
-        .with_topic_data(vec![
-            TopicProduceData::default()
-                .with_name(name(TOPIC))
-                .with_partition_data(vec![
-                    PartitionProduceData::default()
-                        .with_index(0)
-                        .with_records(Some(batch)),
-                ]),
-        ]);
-    let fetch = FetchRequest::default()
-        .with_replica_id((-1).into())
-        .with_max_wait_ms(20)
-        .with_min_bytes(1)
-        .with_max_bytes(1 << 20)
-        .with_topics(vec![
-            FetchTopic::default()
-                .with_topic(name(TOPIC))
-                .with_partitions(vec![
-                    FetchPartition::default()
-                        .with_partition(0)
-                        .with_fetch_offset(0)
-                        .with_partition_max_bytes(1 << 20),
-                ]),
-        ]);
-    let list_offsets = ListOffsetsRequest::default()
-        .with_replica_id((-1).into())
-        .with_topics(vec![
-            ListOffsetsTopic::default()
-                .with_name(name(TOPIC))
-                .with_partitions(vec![
-                    ListOffsetsPartition::default()
-                        .with_partition_index(0)
-                        .with_timestamp(-1),
-                ]),
-        ]);
-    let metadata = MetadataRequest::default()
-        .with_topics(Some(vec![
-            MetadataRequestTopic::default().with_name(Some(name(TOPIC))),
-        ]))
-        .with_allow_auto_topic_creation(true);
-    // validate_only: a mutation must flip it as well as the count to create many partitions.
-    let create = CreateTopicsRequest::default()
-        .with_validate_only(true)
-        .with_timeout_ms(1000)
-        .with_topics(vec![
-            CreatableTopic::default()
-                .with_name(name("fuzz-created"))
-                .with_num_partitions(2)
-                .with_replication_factor(1),
-        ]);
-    let delete = DeleteTopicsRequest::default()
-        .with_timeout_ms(1000)
-        .with_topic_names(vec![name("fuzz-no-such-topic")]);
-    let strip = |frame: Vec<u8>| frame[4..].to_vec();
-    let mut seeds = Vec::new();
-    for v in [0, 1, 2, 3] {
-        seeds.push(strip(wire::frame(
-            ApiKey::ApiVersions,
-            v,
-            1,
-            &ApiVersionsRequest::default(),
-        )));
-    }
-    for v in [0, 4, 9, 12] {
-        seeds.push(strip(wire::frame(ApiKey::Metadata, v, 2, &metadata)));
-    }
-    for v in [3, 8, 9, 11] {
-        seeds.push(strip(wire::frame(ApiKey::Produce, v, 3, &produce)));
-    }
-    for v in [4, 11, 12] {
-        seeds.push(strip(wire::frame(ApiKey::Fetch, v, 4, &fetch)));
-    }
-    for v in [1, 6] {
-        seeds.push(strip(wire::frame(ApiKey::ListOffsets, v, 5, &list_offsets)));
-    }
-    for v in [2, 5, 7] {
-        seeds.push(strip(wire::frame(ApiKey::CreateTopics, v, 6, &create)));
-    }
-    for v in [1, 5] {
-        seeds.push(strip(wire::frame(ApiKey::DeleteTopics, v, 7, &delete)));
-    }
-    seeds
-}
 
 /// One change to a frame's bytes; positions are taken modulo the frame's length.
 #[derive(Debug, Clone)]
@@ -206,7 +95,8 @@ fn case(seed_count: usize) -> impl Strategy<Value = Case> {
     prop_oneof![
         1 => prop::collection::vec(any::<u8>(), 0..300).prop_map(Case::Random),
         2 => (
-            prop::sample::select(vec![0i16, 1, 2, 3, 18, 19, 20]),
+            // every API key up to OffsetDelete (47), the group APIs among them
+            -1i16..50,
             -1i16..14,
             prop::collection::vec(any::<u8>(), 0..300),
         )
@@ -268,8 +158,8 @@ fn env_number(name: &str) -> Option<u64> {
 fn broker_survives_random_and_mutated_frames() {
     let broker = Broker::start_with("num_partitions = 2", "");
     let addr = broker.addr();
-    wire::metadata(&addr, &[TOPIC]); // the topic the seeds name exists, with data
-    let seeds = seeds();
+    wire::metadata(&addr, &[seeds::TOPIC]); // the topic the seeds name exists, with data
+    let seeds = seeds::all();
 
     let seed = env_number("WEIR_FUZZ_SEED").unwrap_or_else(|| {
         std::time::SystemTime::now()
