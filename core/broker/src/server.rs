@@ -79,7 +79,10 @@ async fn serve_connection(
         tokio::select! {
             read = reader.read_exact(&mut size) => {
                 if read.is_err() {
-                    break Ok(()); // the client closed the connection
+                    // The client is gone: nobody reads what is still pending (a long-poll
+                    // fetch could otherwise hold this task for its whole max_wait_ms).
+                    writing.abort();
+                    return Ok(());
                 }
             }
             _ = stopped.changed() => break Ok(()),
