@@ -1,0 +1,542 @@
+//! The producer's background task. It owns the accumulator and the partitioner, so neither
+//! needs a lock: records arrive as commands, placed in order; batches that are full or have
+//! lingered go out in one Produce request per leader (up to
+//! `max_in_flight_requests_per_connection` per broker, one batch in flight per partition);
+//! answers come back as events that complete, retry or fail batches. It also fetches the
+//! producer id, refreshes metadata, and expires what waited too long.
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::sync::Arc;
+
+use kafka_protocol::ResponseError;
+use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_protocol::messages::{
+    ApiKey, InitProducerIdRequest, ProduceRequest, ProduceResponse, ProducerId, TopicName,
+};
+use kafka_protocol::protocol::StrBytes;
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::{Duration, Instant};
+
+use super::accumulator::{Accumulator, AccumulatorConfig, Outgoing, PendingRecord};
+use super::config::{Acks, ProducerConfig};
+use crate::batch::encode::ProducerStamp;
+use crate::cluster::Cluster;
+use crate::error::{Error, Result, stale_metadata};
+use crate::partitioner::Partitioner;
+use crate::record::TopicPartition;
+
+/// What the `Producer` handle asks of the task.
+#[derive(Debug)]
+pub(crate) enum Command {
+    Send(PendingRecord),
+    Flush(oneshot::Sender<()>),
+    Close(oneshot::Sender<()>),
+}
+
+enum Event {
+    Produced {
+        node: i32,
+        batches: Vec<TopicPartition>,
+        result: Result<ProduceResponse>,
+    },
+    Metadata(Result<()>),
+    ProducerId(Result<(i64, i16)>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum IdState {
+    /// Not idempotent.
+    Off,
+    /// No id yet; a request is due at the instant.
+    Needed(Instant),
+    Requesting,
+    Ready(i64, i16),
+    /// A stamped batch was lost: bump the epoch once nothing is in flight.
+    Reset(i64, i16),
+}
+
+pub(crate) struct Sender {
+    config: Arc<ProducerConfig>,
+    cluster: Arc<Cluster>,
+    accumulator: Accumulator,
+    partitioner: Box<dyn Partitioner>,
+    commands: mpsc::UnboundedReceiver<Command>,
+    commands_open: bool,
+    events_tx: mpsc::UnboundedSender<Event>,
+    events: mpsc::UnboundedReceiver<Event>,
+    /// Records whose topic has no metadata yet, by topic, in order.
+    waiting: HashMap<String, VecDeque<PendingRecord>>,
+    metadata_wanted: BTreeSet<String>,
+    metadata_in_flight: bool,
+    metadata_due: Instant,
+    in_flight: HashMap<i32, usize>,
+    id: IdState,
+    flushes: Vec<oneshot::Sender<()>>,
+    closes: Vec<oneshot::Sender<()>>,
+}
+
+impl Sender {
+    pub(crate) fn new(
+        config: Arc<ProducerConfig>,
+        cluster: Arc<Cluster>,
+        partitioner: Box<dyn Partitioner>,
+        commands: mpsc::UnboundedReceiver<Command>,
+    ) -> Self {
+        let (events_tx, events) = mpsc::unbounded_channel();
+        let now = Instant::now();
+        Self {
+            accumulator: Accumulator::new(AccumulatorConfig {
+                batch_size: config.batch_size,
+                linger: config.linger,
+                compression: config.compression,
+                delivery_timeout: config.delivery_timeout,
+            }),
+            id: if config.idempotent() {
+                IdState::Needed(now)
+            } else {
+                IdState::Off
+            },
+            config,
+            cluster,
+            partitioner,
+            commands,
+            commands_open: true,
+            events_tx,
+            events,
+            waiting: HashMap::new(),
+            metadata_wanted: BTreeSet::new(),
+            metadata_in_flight: false,
+            metadata_due: now,
+            in_flight: HashMap::new(),
+            flushes: Vec::new(),
+            closes: Vec::new(),
+        }
+    }
+
+    fn closing(&self) -> bool {
+        !self.commands_open || !self.closes.is_empty()
+    }
+
+    fn idle(&self) -> bool {
+        self.accumulator.is_empty() && self.waiting.is_empty()
+    }
+
+    pub(crate) async fn run(mut self) {
+        loop {
+            let wakeup = self.next_wakeup();
+            tokio::select! {
+                biased;
+                Some(event) = self.events.recv() => self.on_event(event),
+                command = self.commands.recv(), if self.commands_open => match command {
+                    Some(command) => self.on_command(command),
+                    None => self.commands_open = false,
+                },
+                () = tokio::time::sleep_until(wakeup) => {}
+            }
+            for _ in 0..10_000 {
+                match self.commands.try_recv() {
+                    Ok(command) => self.on_command(command),
+                    Err(_) => break,
+                }
+            }
+            while let Ok(event) = self.events.try_recv() {
+                self.on_event(event);
+            }
+            let now = Instant::now();
+            self.expire(now);
+            self.request_metadata(now);
+            self.request_producer_id(now);
+            self.send_ready(now);
+            if self.idle() {
+                for flush in self.flushes.drain(..) {
+                    let _ = flush.send(());
+                }
+                if self.closing() && self.in_flight.values().all(|n| *n == 0) {
+                    for close in self.closes.drain(..) {
+                        let _ = close.send(());
+                    }
+                    if !self.commands_open || self.commands.is_empty() {
+                        tracing::debug!("producer closed");
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    fn next_wakeup(&self) -> Instant {
+        let now = Instant::now();
+        let mut next = now + Duration::from_secs(1);
+        if let Some(t) = self.accumulator.next_wakeup() {
+            next = next.min(t);
+        }
+        if !self.waiting.is_empty() || !self.metadata_wanted.is_empty() {
+            next = next.min(self.metadata_due.max(now + Duration::from_millis(10)));
+        }
+        if let IdState::Needed(t) = self.id {
+            next = next.min(t);
+        }
+        next.max(now + Duration::from_micros(100))
+    }
+
+    fn on_command(&mut self, command: Command) {
+        match command {
+            Command::Send(pending) => self.place(pending),
+            Command::Flush(done) => self.flushes.push(done),
+            Command::Close(done) => self.closes.push(done),
+        }
+    }
+
+    /// Puts a record in the accumulator, or behind the records waiting for its topic.
+    fn place(&mut self, pending: PendingRecord) {
+        let topic = &pending.record.topic;
+        if let Some(queue) = self.waiting.get_mut(topic) {
+            queue.push_back(pending);
+            return;
+        }
+        match self.cluster.topic(topic) {
+            Some(info) if !info.partitions.is_empty() => {
+                self.accumulator.ensure_topic(topic, info.partitions.len());
+                self.accumulator
+                    .append(pending, self.partitioner.as_mut(), Instant::now());
+            }
+            _ => {
+                self.metadata_wanted.insert(topic.clone());
+                self.waiting
+                    .entry(topic.clone())
+                    .or_default()
+                    .push_back(pending);
+            }
+        }
+    }
+
+    fn on_event(&mut self, event: Event) {
+        match event {
+            Event::Produced {
+                node,
+                batches,
+                result,
+            } => {
+                if let Some(n) = self.in_flight.get_mut(&node) {
+                    *n = n.saturating_sub(1);
+                }
+                self.on_produced(batches, result);
+            }
+            Event::Metadata(result) => {
+                self.metadata_in_flight = false;
+                if let Err(e) = result {
+                    tracing::debug!(error = %e, "metadata refresh failed");
+                }
+                let topics: Vec<String> = self.waiting.keys().cloned().collect();
+                for topic in topics {
+                    let known = self
+                        .cluster
+                        .topic(&topic)
+                        .filter(|t| !t.partitions.is_empty());
+                    if let Some(info) = known {
+                        self.metadata_wanted.remove(&topic);
+                        self.accumulator.ensure_topic(&topic, info.partitions.len());
+                        for pending in self.waiting.remove(&topic).unwrap_or_default() {
+                            self.accumulator.append(
+                                pending,
+                                self.partitioner.as_mut(),
+                                Instant::now(),
+                            );
+                        }
+                    } else if let Some(error) = self
+                        .cluster
+                        .topic_error(&topic)
+                        .filter(|e| !e.is_retriable())
+                    {
+                        self.metadata_wanted.remove(&topic);
+                        for pending in self.waiting.remove(&topic).unwrap_or_default() {
+                            let _ = pending.done.send(Err(Error::Broker {
+                                what: format!("topic {topic:?}"),
+                                error,
+                            }));
+                        }
+                    }
+                }
+            }
+            Event::ProducerId(result) => match result {
+                Ok((id, epoch)) => {
+                    tracing::debug!(id, epoch, "producer id");
+                    self.id = IdState::Ready(id, epoch);
+                    self.accumulator.reset_sequences();
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "InitProducerId failed; retrying");
+                    self.id = IdState::Needed(Instant::now() + self.config.retry_backoff);
+                }
+            },
+        }
+    }
+
+    fn on_produced(&mut self, batches: Vec<TopicPartition>, result: Result<ProduceResponse>) {
+        let response = match result {
+            Ok(response) => response,
+            Err(e) => {
+                if e.invalidates_metadata() {
+                    self.metadata_due = Instant::now();
+                    self.metadata_wanted
+                        .extend(batches.iter().map(|b| b.topic.clone()));
+                }
+                for tp in &batches {
+                    self.retry_or_fail(tp, e.is_retriable(), &e);
+                }
+                return;
+            }
+        };
+        if self.config.acks == Acks::None {
+            for tp in &batches {
+                self.accumulator.succeed(tp, -1, -1);
+            }
+            return;
+        }
+        let mut answers = HashMap::new();
+        for topic in response.responses {
+            for p in topic.partition_responses {
+                let tp = TopicPartition::new(topic.name.0.to_string(), p.index);
+                answers.insert(tp, p);
+            }
+        }
+        for tp in &batches {
+            let Some(answer) = answers.remove(tp) else {
+                let e = Error::Broker {
+                    what: format!("produce to {tp}: no answer for the partition"),
+                    error: ResponseError::NetworkException,
+                };
+                self.retry_or_fail(tp, true, &e);
+                continue;
+            };
+            match ResponseError::try_from_code(answer.error_code) {
+                None => self
+                    .accumulator
+                    .succeed(tp, answer.base_offset, answer.log_append_time_ms),
+                Some(ResponseError::DuplicateSequenceNumber) => {
+                    self.accumulator.succeed(tp, answer.base_offset, -1)
+                }
+                Some(error) => {
+                    let e = Error::Broker {
+                        what: format!("produce to {tp}"),
+                        error,
+                    };
+                    if stale_metadata(error) {
+                        self.metadata_due = Instant::now();
+                        self.metadata_wanted.insert(tp.topic.clone());
+                    }
+                    let sequence_lost = matches!(
+                        error,
+                        ResponseError::OutOfOrderSequenceNumber
+                            | ResponseError::UnknownProducerId
+                            | ResponseError::InvalidProducerEpoch
+                    );
+                    self.retry_or_fail(tp, error.is_retriable() && !sequence_lost, &e);
+                }
+            }
+        }
+    }
+
+    fn retry_or_fail(&mut self, tp: &TopicPartition, retriable: bool, error: &Error) {
+        let now = Instant::now();
+        let created = self.accumulator.created(tp).unwrap_or(now);
+        let attempts = self.accumulator.retry(tp, now);
+        let in_time = created + self.config.delivery_timeout > now;
+        if retriable && in_time && attempts <= self.config.retries {
+            let factor = 2u32.saturating_pow(attempts.saturating_sub(1).min(16));
+            let backoff = self
+                .config
+                .retry_backoff
+                .saturating_mul(factor)
+                .min(self.config.retry_backoff_max);
+            tracing::debug!(%tp, attempts, error = %error, "retrying batch");
+            self.accumulator.retry(tp, now + backoff);
+            return;
+        }
+        tracing::warn!(%tp, error = %error, "batch failed");
+        if self.accumulator.fail(tp, error) {
+            self.sequence_lost();
+        }
+    }
+
+    /// A stamped batch was lost: its sequence gap would fail every later batch.
+    fn sequence_lost(&mut self) {
+        if let IdState::Ready(id, epoch) = self.id {
+            self.id = IdState::Reset(id, epoch);
+        }
+    }
+
+    fn expire(&mut self, now: Instant) {
+        if self.accumulator.expire(now) {
+            self.sequence_lost();
+        }
+        let max_block = self.config.max_block;
+        for queue in self.waiting.values_mut() {
+            while queue.front().is_some_and(|p| p.created + max_block <= now) {
+                if let Some(pending) = queue.pop_front() {
+                    let _ = pending.done.send(Err(Error::MaxBlock(max_block)));
+                }
+            }
+        }
+        self.waiting.retain(|_, q| !q.is_empty());
+    }
+
+    fn request_metadata(&mut self, now: Instant) {
+        let stale = now >= self.metadata_due + self.config.metadata_max_age;
+        if self.metadata_in_flight || (self.metadata_wanted.is_empty() && !stale) {
+            return;
+        }
+        if now < self.metadata_due && !stale {
+            return;
+        }
+        self.metadata_in_flight = true;
+        self.metadata_due = now + self.config.retry_backoff;
+        let cluster = Arc::clone(&self.cluster);
+        let topics: Vec<String> = self.metadata_wanted.iter().cloned().collect();
+        let events = self.events_tx.clone();
+        tokio::spawn(async move {
+            let result = cluster.refresh(&topics).await;
+            let _ = events.send(Event::Metadata(result));
+        });
+    }
+
+    fn request_producer_id(&mut self, now: Instant) {
+        let (id, epoch) = match self.id {
+            IdState::Needed(at) if at <= now => (-1, -1),
+            IdState::Reset(id, epoch) if self.in_flight.values().all(|n| *n == 0) => (id, epoch),
+            _ => return,
+        };
+        self.id = IdState::Requesting;
+        let cluster = Arc::clone(&self.cluster);
+        let events = self.events_tx.clone();
+        tokio::spawn(async move {
+            let result = init_producer_id(&cluster, id, epoch).await;
+            let _ = events.send(Event::ProducerId(result));
+        });
+    }
+
+    fn send_ready(&mut self, now: Instant) {
+        let stamp = match self.id {
+            IdState::Off => None,
+            IdState::Ready(id, epoch) => Some((id, epoch)),
+            _ => return,
+        };
+        let force = !self.flushes.is_empty() || self.closing();
+        let mut by_node: HashMap<i32, Vec<TopicPartition>> = HashMap::new();
+        for tp in self.accumulator.sendable(now, force) {
+            match self.cluster.leader(&tp) {
+                Some(leader) => by_node.entry(leader.leader).or_default().push(tp),
+                None => {
+                    self.metadata_wanted.insert(tp.topic.clone());
+                }
+            }
+        }
+        for (node, tps) in by_node {
+            let mut tps = tps.into_iter().peekable();
+            while tps.peek().is_some() {
+                let in_flight = self.in_flight.entry(node).or_default();
+                if *in_flight >= self.config.max_in_flight_requests_per_connection.max(1) {
+                    break;
+                }
+                let mut outgoing = Vec::new();
+                let mut size = 0;
+                while let Some(tp) = tps.peek() {
+                    let len = self.accumulator.encoded_len(tp).unwrap_or(0);
+                    if !outgoing.is_empty() && size + len > self.config.max_request_size {
+                        break;
+                    }
+                    let Some(tp) = tps.next() else { break };
+                    let started = self.accumulator.start(&tp, |next| match stamp {
+                        Some((id, epoch)) => ProducerStamp {
+                            id,
+                            epoch,
+                            base_sequence: next,
+                        },
+                        None => ProducerStamp::NONE,
+                    });
+                    match started {
+                        Ok(Some(o)) => {
+                            size += o.bytes.len();
+                            outgoing.push(o);
+                        }
+                        Ok(None) => {}
+                        Err(e) => {
+                            self.accumulator.fail(&tp, &e);
+                        }
+                    }
+                }
+                if outgoing.is_empty() {
+                    continue;
+                }
+                *self.in_flight.entry(node).or_default() += 1;
+                self.dispatch(node, outgoing);
+            }
+        }
+    }
+
+    fn dispatch(&self, node: i32, outgoing: Vec<Outgoing>) {
+        let batches: Vec<TopicPartition> = outgoing.iter().map(|o| o.tp.clone()).collect();
+        let mut topics: Vec<TopicProduceData> = Vec::new();
+        for o in outgoing {
+            let data = PartitionProduceData::default()
+                .with_index(o.tp.partition)
+                .with_records(Some(o.bytes));
+            match topics.iter_mut().find(|t| t.name.0.as_str() == o.tp.topic) {
+                Some(t) => t.partition_data.push(data),
+                None => topics.push(
+                    TopicProduceData::default()
+                        .with_name(TopicName(StrBytes::from_string(o.tp.topic)))
+                        .with_partition_data(vec![data]),
+                ),
+            }
+        }
+        let request = ProduceRequest::default()
+            .with_acks(self.config.acks.wire())
+            .with_timeout_ms(self.config.request_timeout.as_millis() as i32)
+            .with_topic_data(topics);
+        let cluster = Arc::clone(&self.cluster);
+        let events = self.events_tx.clone();
+        let acks = self.config.acks;
+        tokio::spawn(async move {
+            let result = async {
+                let connection = cluster.broker(node).await?;
+                let version = connection.version(ApiKey::Produce)?;
+                if acks == Acks::None {
+                    connection.send_only(&request, version).await?;
+                    return Ok(ProduceResponse::default());
+                }
+                connection.call_at(&request, version).await
+            }
+            .await;
+            let _ = events.send(Event::Produced {
+                node,
+                batches,
+                result,
+            });
+        });
+    }
+}
+
+/// Asks any broker for a producer id (or, given one, for its epoch to be bumped).
+async fn init_producer_id(cluster: &Cluster, id: i64, epoch: i16) -> Result<(i64, i16)> {
+    let connection = cluster.any().await?;
+    let version = connection.version(ApiKey::InitProducerId)?;
+    let mut request = InitProducerIdRequest::default().with_transaction_timeout_ms(-1);
+    if version >= 3 {
+        request = request
+            .with_producer_id(ProducerId(id))
+            .with_producer_epoch(epoch);
+    } else {
+        request = request
+            .with_producer_id(ProducerId(-1))
+            .with_producer_epoch(-1);
+    }
+    let response = connection.call_at(&request, version).await?;
+    if let Some(error) = ResponseError::try_from_code(response.error_code) {
+        return Err(Error::Broker {
+            what: "InitProducerId".to_string(),
+            error,
+        });
+    }
+    Ok((response.producer_id.0, response.producer_epoch))
+}
