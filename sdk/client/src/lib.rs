@@ -26,7 +26,10 @@ pub mod producer;
 pub mod record;
 
 pub use compression::Compression;
-pub use consumer::{AssignmentStrategy, Consumer, ConsumerConfig, OffsetReset, Records};
+pub use consumer::{
+    AssignmentStrategy, Consumer, ConsumerConfig, ListenError, OffsetReset, RebalanceListener,
+    Records,
+};
 pub use error::{Error, Result};
 pub use partitioner::{
     DefaultPartitioner, OverflowPartitioner, PartitionFill, Partitioner, PartitionerKind,

@@ -6,9 +6,15 @@
 //! Positions start from a seek, else the committed offset (with a group), else
 //! `auto_offset_reset`.
 
+mod assignor;
+mod commit;
 mod config;
+mod coordinator;
 mod fetcher;
+mod listener;
+mod membership;
 mod offsets;
+mod push;
 mod records;
 
 use std::collections::{BTreeMap, HashMap};
@@ -18,12 +24,16 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 pub use config::{AssignmentStrategy, ConsumerConfig, OffsetReset};
+pub use listener::RebalanceListener;
+pub use push::ListenError;
 pub use records::Records;
 
 use crate::cluster::Cluster;
 use crate::error::{Error, Result};
 use crate::record::TopicPartition;
+use coordinator::Coordinator;
 use fetcher::Fetcher;
+use membership::GroupState;
 use offsets::{EARLIEST, LATEST, list_offsets};
 
 /// Where a partition reads next.
@@ -53,6 +63,8 @@ pub struct Consumer {
     fetcher: Fetcher,
     /// A failure found while fetching, returned by the next `poll`.
     pending_error: Option<Error>,
+    /// With a `group_id`: the coordinator, membership and subscription.
+    group: Option<GroupState>,
 }
 
 impl std::fmt::Debug for Consumer {
@@ -70,12 +82,21 @@ impl Consumer {
             return Err(Error::Config("max_poll_records must be positive"));
         }
         let cluster = Cluster::new(config.cluster_options())?;
+        let group = config.group_id.as_ref().map(|id| {
+            GroupState::new(Coordinator::new(
+                Arc::clone(&cluster),
+                id.clone(),
+                config.retry_backoff,
+                config.request_timeout,
+            ))
+        });
         Ok(Self {
             config: Arc::new(config),
             cluster,
             assignment: BTreeMap::new(),
             fetcher: Fetcher::new(),
             pending_error: None,
+            group,
         })
     }
 
@@ -86,6 +107,8 @@ impl Consumer {
 
     /// Reads exactly these partitions (replacing any previous assignment), without group
     /// management. Partitions kept from the previous assignment keep their positions.
+    /// With a `group_id`, commits still go to the group, and positions start from its
+    /// committed offsets.
     pub fn assign(&mut self, partitions: impl IntoIterator<Item = TopicPartition>) {
         let mut next = BTreeMap::new();
         for tp in partitions {
@@ -227,6 +250,7 @@ impl Consumer {
     /// Gives every assigned partition a position: pending seeks, then committed offsets,
     /// then `auto_offset_reset`.
     async fn resolve_positions(&mut self) -> Result<()> {
+        self.fetch_committed_positions().await?;
         let mut earliest = Vec::new();
         let mut latest = Vec::new();
         for (tp, state) in &self.assignment {
@@ -307,6 +331,8 @@ impl Consumer {
             return Err(e);
         }
         loop {
+            self.maintain_group().await?;
+            self.maybe_auto_commit();
             self.resolve_positions().await?;
             let records = self.drain();
             if !records.is_empty() {
@@ -314,7 +340,18 @@ impl Consumer {
                 return Ok(Records::new(records));
             }
             self.send_fetches().await;
-            let Some(result) = self.fetcher.next_result(deadline).await else {
+            let signal = self.group.as_ref().map(|g| Arc::clone(&g.signal));
+            let rebalance = async {
+                match &signal {
+                    Some(signal) => signal.notify.notified().await,
+                    None => std::future::pending().await,
+                }
+            };
+            let result = tokio::select! {
+                result = self.fetcher.next_result(deadline) => result,
+                () = rebalance => continue,
+            };
+            let Some(result) = result else {
                 return Ok(Records::default());
             };
             let assignment = &self.assignment;

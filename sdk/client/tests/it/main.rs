@@ -5,3 +5,4 @@ mod consume;
 mod harness;
 mod produce;
 mod proxy;
+mod push;
