@@ -1,6 +1,6 @@
 //! `Broker`: the state every request handler shares (configuration, the log store, the topic
-//! registry, the append signal that wakes long-polling fetches) and its lifecycle: open,
-//! serve until told to stop, close every log cleanly.
+//! registry, the group coordinator, the append signal that wakes long-polling fetches) and its
+//! lifecycle: open, serve until told to stop, close every log cleanly.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -8,9 +8,11 @@ use std::sync::Arc;
 
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use weir_log::{LogStore, StoreError, SystemClock};
+use weir_config::Limit;
+use weir_log::{LogStore, ReadError, StoreError, SystemClock};
 
-use crate::config::BrokerConfig;
+use crate::config::{BrokerConfig, TopicOverrides};
+use crate::group::{GroupConfig, GroupCoordinator, OFFSETS_TOPIC};
 use crate::producer_ids::ProducerIdAllocator;
 use crate::server;
 use crate::topics::{TopicError, TopicRegistry};
@@ -24,6 +26,9 @@ pub enum BrokerError {
     /// The topic metadata could not be loaded.
     #[error("loading topics: {0}")]
     Topics(String),
+    /// The committed offsets in `__consumer_offsets` could not be read back.
+    #[error("replaying committed offsets: {0}")]
+    Offsets(#[from] ReadError),
     /// A listener address could not be bound.
     #[error("listening on {address}: {source}")]
     Bind {
@@ -49,6 +54,7 @@ pub struct Broker {
     pub(crate) config: BrokerConfig,
     pub(crate) store: Arc<LogStore>,
     pub(crate) topics: TopicRegistry,
+    pub(crate) groups: Arc<GroupCoordinator>,
     /// Bumped after every append; long-polling fetches wait for it to change.
     pub(crate) appended: watch::Sender<u64>,
     pub(crate) advertised_host: String,
@@ -82,10 +88,12 @@ impl Broker {
         )?;
         let producer_ids = ProducerIdAllocator::open(config.log_dirs()[0].join("producer-ids"))
             .map_err(|e| BrokerError::Topics(e.to_string()))?;
+        let groups = Arc::new(open_groups(&config, &topics)?);
         Ok(Arc::new(Self {
             config,
             store,
             topics,
+            groups,
             appended: watch::Sender::new(0),
             advertised_host: host,
             advertised_port: port,
@@ -158,4 +166,34 @@ impl Broker {
     pub(crate) fn signal_append(&self) {
         self.appended.send_modify(|n| *n = n.wrapping_add(1));
     }
+}
+
+/// Opens the group coordinator on partition 0 of `__consumer_offsets`, creating the topic
+/// (one partition, kept forever: offsets are never compacted yet) on first start.
+fn open_groups(
+    config: &BrokerConfig,
+    topics: &TopicRegistry,
+) -> Result<GroupCoordinator, BrokerError> {
+    let topic = match topics.get(OFFSETS_TOPIC) {
+        Some(topic) => topic,
+        None => {
+            let mut overrides = config
+                .topic(OFFSETS_TOPIC)
+                .copied()
+                .unwrap_or_else(TopicOverrides::default);
+            overrides.retention.get_or_insert(Limit::Unlimited);
+            overrides.retention_bytes.get_or_insert(Limit::Unlimited);
+            topics.create(OFFSETS_TOPIC, 1, overrides, false)?
+        }
+    };
+    let log = topic
+        .partition(0)
+        .map(|p| Arc::clone(&p.log))
+        .ok_or_else(|| BrokerError::Topics(format!("{OFFSETS_TOPIC} has no partition 0")))?;
+    let group_config = GroupConfig {
+        min_session_timeout: config.group_min_session_timeout(),
+        max_session_timeout: config.group_max_session_timeout(),
+        initial_rebalance_delay: config.group_initial_rebalance_delay(),
+    };
+    Ok(GroupCoordinator::open(log, group_config)?)
 }

@@ -14,6 +14,10 @@
 //! retention_ms = "30d"
 //! acks = "all"
 //! ```
+//!
+//! The group coordinator reads `group_min_session_timeout_ms` (default 6s),
+//! `group_max_session_timeout_ms` (30 min) and `group_initial_rebalance_delay_ms` (3s; 0 makes
+//! a new group's first rebalance complete as soon as its first member joins).
 
 mod topic;
 mod topic_wire;
@@ -33,6 +37,9 @@ const DEFAULT_LISTENER: &str = "127.0.0.1:9092";
 const DEFAULT_LOG_DIR: &str = "weir-data";
 const DEFAULT_RETENTION_CHECK_INTERVAL: Duration = Duration::from_secs(300);
 const DEFAULT_SOCKET_REQUEST_MAX_BYTES: u32 = 100 << 20;
+const DEFAULT_GROUP_MIN_SESSION_TIMEOUT: Duration = Duration::from_secs(6);
+const DEFAULT_GROUP_MAX_SESSION_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+const DEFAULT_GROUP_INITIAL_REBALANCE_DELAY: Duration = Duration::from_secs(3);
 /// The smallest segment size accepted; Kafka's own floor (14 bytes) only makes a log of
 /// one-record segments possible, which no one means.
 const MIN_SEGMENT_BYTES: u64 = 1024;
@@ -60,6 +67,9 @@ pub struct BrokerConfig {
     log_retention_check_interval: Duration,
     socket_request_max_bytes: u32,
     min_insync_replicas: u16,
+    group_min_session_timeout: Duration,
+    group_max_session_timeout: Duration,
+    group_initial_rebalance_delay: Duration,
     topics: BTreeMap<String, TopicOverrides>,
 }
 
@@ -159,6 +169,24 @@ impl BrokerConfig {
         self.min_insync_replicas
     }
 
+    /// The shortest session timeout a group member may ask for
+    /// (`group_min_session_timeout_ms`, default 6 s).
+    pub fn group_min_session_timeout(&self) -> Duration {
+        self.group_min_session_timeout
+    }
+
+    /// The longest session timeout a group member may ask for
+    /// (`group_max_session_timeout_ms`, default 30 minutes).
+    pub fn group_max_session_timeout(&self) -> Duration {
+        self.group_max_session_timeout
+    }
+
+    /// How long the first rebalance of an empty group waits for more members
+    /// (`group_initial_rebalance_delay_ms`, default 3 s).
+    pub fn group_initial_rebalance_delay(&self) -> Duration {
+        self.group_initial_rebalance_delay
+    }
+
     /// The `[topics.NAME]` overrides, by topic name.
     pub fn topics(&self) -> &BTreeMap<String, TopicOverrides> {
         &self.topics
@@ -190,6 +218,9 @@ impl BrokerConfig {
             log_retention_check_interval: DEFAULT_RETENTION_CHECK_INTERVAL,
             socket_request_max_bytes: DEFAULT_SOCKET_REQUEST_MAX_BYTES,
             min_insync_replicas: 1,
+            group_min_session_timeout: DEFAULT_GROUP_MIN_SESSION_TIMEOUT,
+            group_max_session_timeout: DEFAULT_GROUP_MAX_SESSION_TIMEOUT,
+            group_initial_rebalance_delay: DEFAULT_GROUP_INITIAL_REBALANCE_DELAY,
             topics: BTreeMap::new(),
         }
     }
@@ -242,6 +273,36 @@ impl BrokerConfig {
         set(
             &mut self.min_insync_replicas,
             broker.integer("min_insync_replicas", 1..=MAX_SHORT),
+        );
+        self.read_group(broker);
+    }
+
+    /// The group coordinator's settings: session timeout bounds (min at most max) and the
+    /// initial rebalance delay.
+    fn read_group(&mut self, broker: &mut TableReader<'_>) {
+        let min = broker.duration("group_min_session_timeout_ms");
+        let max = broker.duration("group_max_session_timeout_ms");
+        let (min_value, max_value) = (
+            min.unwrap_or(self.group_min_session_timeout),
+            max.unwrap_or(self.group_max_session_timeout),
+        );
+        if min_value > max_value {
+            let key = if max.is_some() {
+                "group_max_session_timeout_ms"
+            } else {
+                "group_min_session_timeout_ms"
+            };
+            broker.reject(
+                key,
+                "group_min_session_timeout_ms must not exceed group_max_session_timeout_ms",
+            );
+        } else {
+            set(&mut self.group_min_session_timeout, min);
+            set(&mut self.group_max_session_timeout, max);
+        }
+        set(
+            &mut self.group_initial_rebalance_delay,
+            broker.duration("group_initial_rebalance_delay_ms"),
         );
     }
 

@@ -47,7 +47,8 @@ pub(crate) enum DispatchError {
 
 /// The APIs weir serves and the versions of each, as advertised in ApiVersions. Versions
 /// stop where a newer one needs something weir lacks (topic ids in Produce/Fetch, the
-/// KIP-848 consumer protocol).
+/// KIP-848 consumer protocol and its member epochs in OffsetCommit/OffsetFetch, group types
+/// in ListGroups and DescribeGroups).
 pub(crate) const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::Produce, 3, 11),
     (ApiKey::Fetch, 4, 12),
@@ -61,6 +62,17 @@ pub(crate) const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DescribeConfigs, 1, 4),
     (ApiKey::AlterConfigs, 0, 2),
     (ApiKey::IncrementalAlterConfigs, 0, 1),
+    (ApiKey::FindCoordinator, 0, 4),
+    (ApiKey::JoinGroup, 0, 9),
+    (ApiKey::SyncGroup, 0, 5),
+    (ApiKey::Heartbeat, 0, 4),
+    (ApiKey::LeaveGroup, 0, 5),
+    (ApiKey::OffsetCommit, 2, 8),
+    (ApiKey::OffsetFetch, 1, 8),
+    (ApiKey::ListGroups, 0, 4),
+    (ApiKey::DescribeGroups, 0, 5),
+    (ApiKey::DeleteGroups, 0, 2),
+    (ApiKey::OffsetDelete, 0, 0),
 ];
 
 pub(crate) fn supported(api: ApiKey) -> Option<(i16, i16)> {
@@ -70,9 +82,11 @@ pub(crate) fn supported(api: ApiKey) -> Option<(i16, i16)> {
         .map(|(_, min, max)| (*min, *max))
 }
 
-/// Decodes and answers one request frame.
+/// Decodes and answers one request frame from the client at `client_host` (`/ip`, as Kafka
+/// shows hosts).
 pub(crate) async fn dispatch(
     broker: &Arc<Broker>,
+    client_host: &str,
     mut frame: Bytes,
 ) -> Result<Reply, DispatchError> {
     if frame.len() < 8 {
@@ -116,6 +130,7 @@ pub(crate) async fn dispatch(
         correlation_id,
         version,
         client_id: header.client_id.as_ref().map(|c| c.to_string()),
+        client_host: client_host.to_string(),
     };
     macro_rules! decode {
         ($ty:ty) => {{
@@ -175,6 +190,41 @@ pub(crate) async fn dispatch(
             &ctx,
             decode!(m::IncrementalAlterConfigsRequest),
         )),
+        ApiKey::FindCoordinator => ctx.ready(&handlers::find_coordinator::handle(
+            &ctx,
+            decode!(m::FindCoordinatorRequest),
+        )),
+        ApiKey::JoinGroup => handlers::join_group::handle(ctx, decode!(m::JoinGroupRequest)),
+        ApiKey::SyncGroup => handlers::sync_group::handle(ctx, decode!(m::SyncGroupRequest)),
+        ApiKey::Heartbeat => ctx.ready(&handlers::heartbeat::handle(
+            &ctx,
+            decode!(m::HeartbeatRequest),
+        )),
+        ApiKey::LeaveGroup => ctx.ready(&handlers::leave_group::handle(
+            &ctx,
+            decode!(m::LeaveGroupRequest),
+        )),
+        ApiKey::OffsetCommit => {
+            handlers::offset_commit::handle(ctx, decode!(m::OffsetCommitRequest))
+        }
+        ApiKey::OffsetFetch => ctx.ready(&handlers::offset_fetch::handle(
+            &ctx,
+            decode!(m::OffsetFetchRequest),
+        )),
+        ApiKey::ListGroups => ctx.ready(&handlers::list_groups::handle(
+            &ctx,
+            decode!(m::ListGroupsRequest),
+        )),
+        ApiKey::DescribeGroups => ctx.ready(&handlers::describe_groups::handle(
+            &ctx,
+            decode!(m::DescribeGroupsRequest),
+        )),
+        ApiKey::DeleteGroups => {
+            handlers::delete_groups::handle(ctx, decode!(m::DeleteGroupsRequest))
+        }
+        ApiKey::OffsetDelete => {
+            handlers::offset_delete::handle(ctx, decode!(m::OffsetDeleteRequest))
+        }
         _ => {
             return Err(DispatchError::UnsupportedVersion {
                 api,
@@ -192,8 +242,9 @@ pub(crate) struct Context {
     pub(crate) broker: Arc<Broker>,
     pub(crate) correlation_id: i32,
     pub(crate) version: i16,
-    #[allow(dead_code)] // for logs and quotas
     pub(crate) client_id: Option<String>,
+    /// The client's address as Kafka shows it (`/127.0.0.1`).
+    pub(crate) client_host: String,
 }
 
 impl Context {

@@ -35,7 +35,8 @@ pub(crate) async fn accept(
                     let broker = Arc::clone(&broker);
                     let stopped = stopped.clone();
                     tokio::spawn(async move {
-                        if let Err(reason) = serve_connection(stream, broker, stopped).await {
+                        let client_host = format!("/{}", peer.ip());
+                        if let Err(reason) = serve_connection(stream, broker, &client_host, stopped).await {
                             tracing::warn!(%peer, %reason, "closing connection");
                         }
                     });
@@ -53,6 +54,7 @@ pub(crate) async fn accept(
 async fn serve_connection(
     stream: TcpStream,
     broker: Arc<Broker>,
+    client_host: &str,
     mut stopped: watch::Receiver<bool>,
 ) -> Result<(), String> {
     let (mut reader, mut writer) = stream.into_split();
@@ -94,7 +96,7 @@ async fn serve_connection(
         if let Err(e) = reader.read_exact(&mut frame).await {
             break Err(format!("truncated frame: {e}"));
         }
-        match dispatch::dispatch(&broker, frame.freeze()).await {
+        match dispatch::dispatch(&broker, client_host, frame.freeze()).await {
             Ok(reply) => {
                 if queue.send(reply).await.is_err() {
                     break Ok(());

@@ -13,6 +13,8 @@ use crate::broker::Broker;
 use crate::config::BrokerConfig;
 use crate::dispatch::{self, Reply, SUPPORTED};
 
+mod groups;
+
 fn broker(dir: &std::path::Path) -> Arc<Broker> {
     let text = format!(
         "[broker]\nlog_dirs = [\"{}\"]\n",
@@ -36,16 +38,20 @@ fn frame<R: Encodable>(api: ApiKey, version: i16, correlation_id: i32, request: 
     buf.freeze()
 }
 
-async fn exchange<Req: Encodable, Resp: Decodable + HeaderVersion>(
+pub(super) async fn exchange<Req: Encodable, Resp: Decodable + HeaderVersion>(
     broker: &Arc<Broker>,
     api: ApiKey,
     version: i16,
     request: &Req,
 ) -> Resp {
     let correlation_id = 1000 + i32::from(version);
-    let reply = dispatch::dispatch(broker, frame(api, version, correlation_id, request))
-        .await
-        .unwrap();
+    let reply = dispatch::dispatch(
+        broker,
+        "/127.0.0.1",
+        frame(api, version, correlation_id, request),
+    )
+    .await
+    .unwrap();
     let mut bytes = match reply {
         Reply::Ready(bytes) => bytes,
         Reply::Later(pending) => pending.await,
@@ -70,11 +76,11 @@ async fn exchange<Req: Encodable, Resp: Decodable + HeaderVersion>(
     response
 }
 
-fn topic(name: &str) -> TopicName {
+pub(super) fn topic(name: &str) -> TopicName {
     TopicName(StrBytes::from_string(name.to_string()))
 }
 
-fn versions(api: ApiKey) -> std::ops::RangeInclusive<i16> {
+pub(super) fn versions(api: ApiKey) -> std::ops::RangeInclusive<i16> {
     let (_, min, max) = SUPPORTED
         .iter()
         .find(|(k, _, _)| *k == api)
@@ -231,7 +237,10 @@ async fn an_api_versions_request_from_the_future_gets_a_v0_answer() {
     buf.extend_from_slice(&99i16.to_be_bytes());
     buf.extend_from_slice(&7i32.to_be_bytes());
     buf.extend_from_slice(&[0, 0, 0]); // whatever a future header holds
-    let Reply::Ready(mut bytes) = dispatch::dispatch(&broker, buf.freeze()).await.unwrap() else {
+    let Reply::Ready(mut bytes) = dispatch::dispatch(&broker, "/127.0.0.1", buf.freeze())
+        .await
+        .unwrap()
+    else {
         panic!("expected an immediate answer");
     };
     let mut body = bytes.split_off(4).freeze();

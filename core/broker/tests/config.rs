@@ -467,3 +467,34 @@ fn a_missing_file_is_reported_with_its_path() {
         "{errors}"
     );
 }
+
+#[test]
+fn group_coordinator_settings_are_read_and_checked() {
+    let defaults = parse("");
+    assert_eq!(defaults.group_min_session_timeout(), Duration::from_secs(6));
+    assert_eq!(
+        defaults.group_max_session_timeout(),
+        Duration::from_secs(1800)
+    );
+    assert_eq!(
+        defaults.group_initial_rebalance_delay(),
+        Duration::from_secs(3)
+    );
+    let config = parse(
+        "[broker]\ngroup_min_session_timeout_ms = 500\ngroup_max_session_timeout_ms = \"5m\"\n\
+         group_initial_rebalance_delay_ms = 0\n",
+    );
+    assert_eq!(
+        config.group_min_session_timeout(),
+        Duration::from_millis(500)
+    );
+    assert_eq!(config.group_max_session_timeout(), Duration::from_secs(300));
+    assert_eq!(config.group_initial_rebalance_delay(), Duration::ZERO);
+    assert_eq!(
+        errors(
+            "[broker]\ngroup_min_session_timeout_ms = \"1h\"\ngroup_max_session_timeout_ms = \"1m\"\n"
+        ),
+        ["weir.toml:3:32: broker.group_max_session_timeout_ms: \
+             group_min_session_timeout_ms must not exceed group_max_session_timeout_ms"]
+    );
+}

@@ -1,4 +1,5 @@
-//! DeleteTopics: removes topics by name (or by id, v6) with their partition logs.
+//! DeleteTopics: removes topics by name (or by id, v6) with their partition logs and the
+//! offsets groups committed for them.
 
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
@@ -8,6 +9,7 @@ use kafka_protocol::protocol::StrBytes;
 use crate::dispatch::Context;
 use crate::handlers::code;
 use crate::handlers::create_topics::error_code;
+use crate::handlers::group_codes::now_ms;
 use crate::topics::TopicError;
 
 pub(crate) fn handle(ctx: &Context, request: DeleteTopicsRequest) -> DeleteTopicsResponse {
@@ -34,12 +36,15 @@ pub(crate) fn handle(ctx: &Context, request: DeleteTopicsRequest) -> DeleteTopic
             let outcome = match name {
                 None => Err(ResponseError::UnknownTopicId),
                 Some(name) if name.starts_with("__") => Err(ResponseError::InvalidTopicException),
-                Some(name) => topics.delete(&name).map(|_| ()).map_err(|e| {
-                    if !matches!(e, TopicError::Unknown(_)) {
-                        tracing::error!(topic = name, error = %e, "deleting a topic failed");
-                    }
-                    error_code(&e)
-                }),
+                Some(name) => topics
+                    .delete(&name)
+                    .map(|_| forget_offsets(ctx, &name))
+                    .map_err(|e| {
+                        if !matches!(e, TopicError::Unknown(_)) {
+                            tracing::error!(topic = name, error = %e, "deleting a topic failed");
+                        }
+                        error_code(&e)
+                    }),
             };
             match outcome {
                 Ok(()) => result,
@@ -48,4 +53,12 @@ pub(crate) fn handle(ctx: &Context, request: DeleteTopicsRequest) -> DeleteTopic
         })
         .collect();
     DeleteTopicsResponse::default().with_responses(responses)
+}
+
+/// Drops the committed offsets of a deleted topic; durability follows the offsets log's own
+/// flush (a lost tombstone only leaves offsets no one can use).
+fn forget_offsets(ctx: &Context, topic: &str) {
+    if let Err(error) = ctx.broker.groups.forget_topic(topic, now_ms()) {
+        tracing::error!(topic, %error, "forgetting the committed offsets of a deleted topic failed");
+    }
 }
