@@ -41,7 +41,8 @@ impl TestBroker {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap().to_string();
         let mut text = format!(
-            "[broker]\nlisteners = [\"{address}\"]\nlog_dirs = [\"{}\"]\nnum_partitions = 1\n",
+            "[broker]\nlisteners = [\"{address}\"]\nlog_dirs = [\"{}\"]\nnum_partitions = 1\n\
+             group_min_session_timeout_ms = 500\ngroup_initial_rebalance_delay_ms = 0\n",
             dir.path().join("data").display()
         );
         if let Some(advertised) = advertised {

@@ -2,6 +2,7 @@
 
 mod compression;
 mod consume;
+mod groups;
 mod harness;
 mod produce;
 mod proxy;
