@@ -8,6 +8,7 @@
 
 mod accumulator;
 mod config;
+mod requests;
 mod sender;
 
 use std::future::Future;

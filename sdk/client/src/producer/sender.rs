@@ -9,16 +9,13 @@ use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 
 use kafka_protocol::ResponseError;
-use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
-use kafka_protocol::messages::{
-    ApiKey, InitProducerIdRequest, ProduceRequest, ProduceResponse, ProducerId, TopicName,
-};
-use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::messages::ProduceResponse;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::{Duration, Instant};
 
 use super::accumulator::{Accumulator, AccumulatorConfig, Outgoing, PendingRecord};
 use super::config::{Acks, ProducerConfig};
+use super::requests::{init_producer_id, produce_request, send_produce};
 use crate::batch::encode::ProducerStamp;
 use crate::cluster::Cluster;
 use crate::error::{Error, Result, stale_metadata};
@@ -475,39 +472,13 @@ impl Sender {
     }
 
     fn dispatch(&self, node: i32, outgoing: Vec<Outgoing>) {
-        let batches: Vec<TopicPartition> = outgoing.iter().map(|o| o.tp.clone()).collect();
-        let mut topics: Vec<TopicProduceData> = Vec::new();
-        for o in outgoing {
-            let data = PartitionProduceData::default()
-                .with_index(o.tp.partition)
-                .with_records(Some(o.bytes));
-            match topics.iter_mut().find(|t| t.name.0.as_str() == o.tp.topic) {
-                Some(t) => t.partition_data.push(data),
-                None => topics.push(
-                    TopicProduceData::default()
-                        .with_name(TopicName(StrBytes::from_string(o.tp.topic)))
-                        .with_partition_data(vec![data]),
-                ),
-            }
-        }
-        let request = ProduceRequest::default()
-            .with_acks(self.config.acks.wire())
-            .with_timeout_ms(self.config.request_timeout.as_millis() as i32)
-            .with_topic_data(topics);
+        let (request, batches) =
+            produce_request(self.config.acks, self.config.request_timeout, outgoing);
         let cluster = Arc::clone(&self.cluster);
         let events = self.events_tx.clone();
         let acks = self.config.acks;
         tokio::spawn(async move {
-            let result = async {
-                let connection = cluster.broker(node).await?;
-                let version = connection.version(ApiKey::Produce)?;
-                if acks == Acks::None {
-                    connection.send_only(&request, version).await?;
-                    return Ok(ProduceResponse::default());
-                }
-                connection.call_at(&request, version).await
-            }
-            .await;
+            let result = send_produce(&cluster, node, &request, acks).await;
             let _ = events.send(Event::Produced {
                 node,
                 batches,
@@ -515,28 +486,4 @@ impl Sender {
             });
         });
     }
-}
-
-/// Asks any broker for a producer id (or, given one, for its epoch to be bumped).
-async fn init_producer_id(cluster: &Cluster, id: i64, epoch: i16) -> Result<(i64, i16)> {
-    let connection = cluster.any().await?;
-    let version = connection.version(ApiKey::InitProducerId)?;
-    let mut request = InitProducerIdRequest::default().with_transaction_timeout_ms(-1);
-    if version >= 3 {
-        request = request
-            .with_producer_id(ProducerId(id))
-            .with_producer_epoch(epoch);
-    } else {
-        request = request
-            .with_producer_id(ProducerId(-1))
-            .with_producer_epoch(-1);
-    }
-    let response = connection.call_at(&request, version).await?;
-    if let Some(error) = ResponseError::try_from_code(response.error_code) {
-        return Err(Error::Broker {
-            what: "InitProducerId".to_string(),
-            error,
-        });
-    }
-    Ok((response.producer_id.0, response.producer_epoch))
 }

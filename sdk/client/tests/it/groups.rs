@@ -237,3 +237,40 @@ async fn committed_offsets_survive_a_restart() {
     second.close().await.unwrap();
     broker.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn assigned_consumers_commit_to_their_group_async_and_automatically() {
+    let broker = TestBroker::start(&[("auto", 1)]).await;
+    produce(&broker, "auto", 10).await;
+    let tp = TopicPartition::new("auto", 0);
+    let mut config = group_config(&broker, "auto");
+    config.enable_auto_commit = true;
+    config.auto_commit_interval = Duration::from_millis(100);
+    let mut consumer = Consumer::new(config.clone()).unwrap();
+    consumer.assign([tp.clone()]);
+    let records = consumer.poll(Duration::from_secs(5)).await.unwrap();
+    assert_eq!(records.len(), 10);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let _ = consumer.poll(Duration::from_millis(150)).await.unwrap();
+        let committed = consumer.committed(std::slice::from_ref(&tp)).await.unwrap();
+        if committed[&tp] == Some(10) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "auto-commit never happened"
+        );
+    }
+    consumer.seek(&tp, 4).unwrap();
+    consumer.commit_async().await.unwrap();
+    let committed = consumer.committed(std::slice::from_ref(&tp)).await.unwrap();
+    assert_eq!(committed[&tp], Some(4));
+    drop(consumer);
+    // A new consumer of the group starts at the committed offset, not at auto_offset_reset.
+    config.enable_auto_commit = false;
+    let mut next = Consumer::new(config).unwrap();
+    next.assign([tp.clone()]);
+    assert_eq!(next.position(&tp).await.unwrap(), 4);
+    broker.stop().await;
+}
