@@ -330,6 +330,34 @@ impl Connection {
         version: i16,
         timeout: Duration,
     ) -> Result<R::Response> {
+        let (correlation_id, rx) = self.write_request(request, version).await?;
+        self.await_response::<R>(correlation_id, rx, version, timeout)
+            .await
+    }
+
+    /// Writes `request` now and returns a future for its response: requests written one
+    /// after the other reach the broker in that order, while their answers are awaited
+    /// concurrently (a producer's pipelined batches rely on this).
+    pub(crate) async fn send_pipelined<R: Request>(
+        self: &Arc<Self>,
+        request: &R,
+        version: i16,
+        timeout: Duration,
+    ) -> Result<impl std::future::Future<Output = Result<R::Response>> + Send + use<R>> {
+        let (correlation_id, rx) = self.write_request(request, version).await?;
+        let connection = Arc::clone(self);
+        Ok(async move {
+            connection
+                .await_response::<R>(correlation_id, rx, version, timeout)
+                .await
+        })
+    }
+
+    async fn write_request<R: Request>(
+        &self,
+        request: &R,
+        version: i16,
+    ) -> Result<(i32, oneshot::Receiver<Result<Bytes>>)> {
         let correlation_id = self.next_correlation_id.fetch_add(1, Ordering::Relaxed);
         let bytes = frame(request, version, correlation_id, &self.client_id)?;
         let (tx, rx) = oneshot::channel();
@@ -346,12 +374,22 @@ impl Connection {
             }
             return Err(e);
         }
+        Ok((correlation_id, rx))
+    }
+
+    async fn await_response<R: Request>(
+        &self,
+        correlation_id: i32,
+        rx: oneshot::Receiver<Result<Bytes>>,
+        version: i16,
+        timeout: Duration,
+    ) -> Result<R::Response> {
         match tokio::time::timeout(timeout, rx).await {
             Ok(Ok(Ok(response))) => decode_response::<R>(response, version),
             Ok(Ok(Err(e))) => Err(e),
             Ok(Err(_)) => Err(self.closed_error()),
             Err(_) => {
-                tracing::warn!(address = %self.address, api = api_name(api_key::<R>()), "request timed out; closing the connection");
+                tracing::warn!(address = %self.address, api = api_name(api_key::<R>()), correlation_id, "request timed out; closing the connection");
                 self.close();
                 Err(Error::RequestTimeout {
                     api: api_name(api_key::<R>()),

@@ -14,6 +14,7 @@ mod fetcher;
 mod listener;
 mod membership;
 mod offsets;
+mod protocol;
 mod push;
 mod records;
 

@@ -1,130 +1,21 @@
 //! Per-partition batches waiting to be sent. Each partition has at most one open batch
-//! (filling up to `batch_size` for up to `linger`) and a queue of closed batches; its front
-//! batch is the one in flight or retrying, so a partition's batches reach the broker in
-//! order and a retry never overtakes. Sequences are stamped when a batch is first sent.
+//! (filling up to `batch_size` for up to `linger`) and a queue of closed batches, of which a
+//! prefix (up to `max_in_flight`) is in flight. Batches are first sent in queue order and
+//! stamped with sequences then. A failed batch is resent only once nothing of its
+//! partition is in flight any more, from the front, so a retry never overtakes and the
+//! broker sees sequences in order.
 
 use std::collections::{HashMap, VecDeque};
 
 use bytes::Bytes;
-use tokio::sync::{OwnedSemaphorePermit, oneshot};
 use tokio::time::{Duration, Instant};
 
-use crate::batch::encode::{BatchBuilder, ProducerStamp};
+use super::batch::{Batch, Delivery, PendingRecord};
+use crate::batch::encode::ProducerStamp;
 use crate::compression::Compression;
-use crate::error::{Error, Result};
+use crate::error::Error;
 use crate::partitioner::{PartitionFill, Partitioner, Partitions};
-use crate::record::{ProducerRecord, RecordMetadata, TopicPartition};
-
-/// A record handed to `send`, with its memory reservation and its answer channel.
-#[derive(Debug)]
-pub(crate) struct PendingRecord {
-    pub(crate) record: ProducerRecord,
-    pub(crate) size: usize,
-    pub(crate) permit: OwnedSemaphorePermit,
-    pub(crate) done: oneshot::Sender<Result<RecordMetadata>>,
-    pub(crate) created: Instant,
-}
-
-#[derive(Debug)]
-struct Delivery {
-    done: oneshot::Sender<Result<RecordMetadata>>,
-    timestamp: i64,
-    _permit: OwnedSemaphorePermit,
-}
-
-/// One partition's batch.
-#[derive(Debug)]
-pub(crate) struct Batch {
-    builder: BatchBuilder,
-    deliveries: Vec<Delivery>,
-    created: Instant,
-    /// The encoded bytes and the stamp they carry, once first sent.
-    encoded: Option<(Bytes, ProducerStamp)>,
-    attempts: u32,
-    retry_at: Option<Instant>,
-    in_flight: bool,
-}
-
-impl Batch {
-    fn new(created: Instant) -> Self {
-        Self {
-            builder: BatchBuilder::default(),
-            deliveries: Vec::new(),
-            created,
-            encoded: None,
-            attempts: 0,
-            retry_at: None,
-            in_flight: false,
-        }
-    }
-
-    /// Answers every record of the batch.
-    fn complete(self, tp: &TopicPartition, outcome: Result<(i64, i64), &Error>) {
-        for (i, delivery) in self.deliveries.into_iter().enumerate() {
-            let result = match &outcome {
-                Ok((base_offset, append_time)) => Ok(RecordMetadata {
-                    topic: tp.topic.clone(),
-                    partition: tp.partition,
-                    offset: if *base_offset < 0 {
-                        -1
-                    } else {
-                        base_offset + i as i64
-                    },
-                    timestamp: if *append_time >= 0 {
-                        *append_time
-                    } else {
-                        delivery.timestamp
-                    },
-                }),
-                Err(e) => Err(clone_error(e)),
-            };
-            let _ = delivery.done.send(result);
-        }
-    }
-}
-
-/// A copy of a batch failure for each of its records.
-fn clone_error(e: &Error) -> Error {
-    match e {
-        Error::Broker { what, error } => Error::Broker {
-            what: what.clone(),
-            error: *error,
-        },
-        Error::DeliveryTimeout(d) => Error::DeliveryTimeout(*d),
-        Error::RecordTooLarge { size, limit } => Error::RecordTooLarge {
-            size: *size,
-            limit: *limit,
-        },
-        Error::ConnectionClosed { address } => Error::ConnectionClosed {
-            address: address.clone(),
-        },
-        Error::RequestTimeout {
-            api,
-            address,
-            timeout,
-        } => Error::RequestTimeout {
-            api,
-            address: address.clone(),
-            timeout: *timeout,
-        },
-        Error::Compression {
-            codec,
-            direction,
-            source,
-        } => Error::Compression {
-            codec,
-            direction,
-            source: std::io::Error::new(source.kind(), source.to_string()),
-        },
-        Error::MaxBlock(d) => Error::MaxBlock(*d),
-        Error::UnknownTopic(t) => Error::UnknownTopic(t.clone()),
-        Error::UnknownPartition { topic, partition } => Error::UnknownPartition {
-            topic: topic.clone(),
-            partition: *partition,
-        },
-        _ => Error::Closed,
-    }
-}
+use crate::record::TopicPartition;
 
 #[derive(Debug, Default)]
 struct PartitionQueue {
@@ -153,6 +44,7 @@ impl TopicQueues {
 #[derive(Debug)]
 pub(crate) struct Outgoing {
     pub(crate) tp: TopicPartition,
+    pub(crate) id: u64,
     pub(crate) bytes: Bytes,
 }
 
@@ -163,6 +55,8 @@ pub(crate) struct AccumulatorConfig {
     pub(crate) linger: Duration,
     pub(crate) compression: Compression,
     pub(crate) delivery_timeout: Duration,
+    /// Batches of one partition in flight at once.
+    pub(crate) max_in_flight: usize,
 }
 
 /// Every partition's batches.
@@ -172,6 +66,7 @@ pub(crate) struct Accumulator {
     topics: HashMap<String, TopicQueues>,
     /// Records accepted and not yet answered.
     records: usize,
+    next_id: u64,
 }
 
 impl Accumulator {
@@ -180,6 +75,7 @@ impl Accumulator {
             config,
             topics: HashMap::new(),
             records: 0,
+            next_id: 0,
         }
     }
 
@@ -243,7 +139,10 @@ impl Accumulator {
         {
             queue.closed.push_back(full);
         }
-        let batch = queue.open.get_or_insert_with(|| Batch::new(now));
+        let batch = queue.open.get_or_insert_with(|| {
+            self.next_id += 1;
+            Batch::new(self.next_id, now)
+        });
         let record = &pending.record;
         let timestamp = record.timestamp.unwrap_or_else(crate::record::now_millis);
         batch.builder.push(
@@ -267,9 +166,10 @@ impl Accumulator {
     }
 
     /// Closes open batches that lingered long enough (all of them when `force`), and lists
-    /// the partitions whose front batch may be sent now.
+    /// the partitions that have a batch to send now (see [`candidate`]).
     pub(crate) fn sendable(&mut self, now: Instant, force: bool) -> Vec<TopicPartition> {
         let linger = self.config.linger;
+        let max_in_flight = self.config.max_in_flight.max(1);
         let mut out = Vec::new();
         for (topic, queues) in &mut self.topics {
             for p in 0..queues.partitions.len() {
@@ -282,9 +182,8 @@ impl Accumulator {
                     queues.update_fill(p);
                 }
                 let queue = &queues.partitions[p];
-                if let Some(front) = queue.closed.front()
-                    && !front.in_flight
-                    && front.retry_at.is_none_or(|t| t <= now)
+                if candidate(queue, max_in_flight)
+                    .is_some_and(|i| queue.closed[i].retry_at.is_none_or(|t| t <= now))
                 {
                     out.push(TopicPartition::new(topic.clone(), p as i32));
                 }
@@ -304,10 +203,8 @@ impl Accumulator {
                 if let Some(open) = &queue.open {
                     consider(open.created + linger);
                 }
-                if let Some(front) = queue.closed.front()
-                    && !front.in_flight
-                {
-                    consider(front.retry_at.unwrap_or(front.created + timeout));
+                for batch in queue.closed.iter().filter(|b| !b.in_flight) {
+                    consider(batch.retry_at.unwrap_or(batch.created + timeout));
                 }
             }
         }
@@ -321,66 +218,88 @@ impl Accumulator {
             .get_mut(usize::try_from(tp.partition).ok()?)
     }
 
-    /// Marks the front batch of `tp` in flight and returns its bytes, stamped by `stamp`
-    /// (given the partition's next sequence) the first time it is sent.
+    fn batch(&mut self, tp: &TopicPartition, id: u64) -> Option<&mut Batch> {
+        self.queue(tp)?.closed.iter_mut().find(|b| b.id == id)
+    }
+
+    /// Marks the next batch of `tp` in flight and returns its bytes, stamped by `stamp`
+    /// (given the partition's next sequence) the first time it is sent. A batch that
+    /// cannot be encoded (compression failed) is failed here.
     pub(crate) fn start(
         &mut self,
         tp: &TopicPartition,
         stamp: impl FnOnce(i32) -> ProducerStamp,
-    ) -> Result<Option<Outgoing>> {
+    ) -> Option<Outgoing> {
         let compression = self.config.compression;
-        let Some(queue) = self.queue(tp) else {
-            return Ok(None);
-        };
+        let max_in_flight = self.config.max_in_flight.max(1);
+        let queue = self.queue(tp)?;
+        let index = candidate(queue, max_in_flight)?;
         let next_sequence = queue.next_sequence;
-        let Some(front) = queue.closed.front_mut() else {
-            return Ok(None);
-        };
-        let bytes = match &front.encoded {
+        let batch = &mut queue.closed[index];
+        let id = batch.id;
+        let bytes = match &batch.encoded {
             Some((bytes, _)) => bytes.clone(),
             None => {
                 let stamp = stamp(next_sequence);
-                let bytes = front.builder.finish(compression, stamp)?;
-                front.encoded = Some((bytes.clone(), stamp));
-                if stamp.base_sequence >= 0 {
-                    let count = front.builder.count();
-                    queue.next_sequence = next_sequence.wrapping_add(count) & i32::MAX;
+                match batch.builder.finish(compression, stamp) {
+                    Ok(bytes) => {
+                        batch.encoded = Some((bytes.clone(), stamp));
+                        if stamp.base_sequence >= 0 {
+                            let count = batch.builder.count();
+                            queue.next_sequence = next_sequence.wrapping_add(count) & i32::MAX;
+                        }
+                        bytes
+                    }
+                    Err(e) => {
+                        if let Some(batch) = self.remove(tp, id) {
+                            batch.complete(tp, Err(&e));
+                        }
+                        return None;
+                    }
                 }
-                bytes
             }
         };
-        let front = queue.closed.front_mut().map(|f| {
-            f.in_flight = true;
-            f.attempts += 1;
-        });
-        Ok(front.map(|()| Outgoing {
+        let batch = &mut self.queue(tp)?.closed[index];
+        batch.in_flight = true;
+        batch.attempts += 1;
+        batch.retry_at = None;
+        Some(Outgoing {
             tp: tp.clone(),
+            id,
             bytes,
-        }))
+        })
     }
 
-    /// The size of the front batch of `tp` once encoded, if it has been.
+    /// The size of the next batch of `tp` once encoded (its estimate before).
     pub(crate) fn encoded_len(&mut self, tp: &TopicPartition) -> Option<usize> {
-        let front = self.queue(tp)?.closed.front()?;
+        let max_in_flight = self.config.max_in_flight.max(1);
+        let queue = self.queue(tp)?;
+        let batch = &queue.closed[candidate(queue, max_in_flight)?];
         Some(
-            front
+            batch
                 .encoded
                 .as_ref()
-                .map_or(front.builder.size(), |(b, _)| b.len()),
+                .map_or(batch.builder.size(), |(b, _)| b.len()),
         )
     }
 
-    /// The front batch of `tp` was acknowledged at `base_offset`.
-    pub(crate) fn succeed(&mut self, tp: &TopicPartition, base_offset: i64, append_time: i64) {
-        if let Some(batch) = self.pop_front(tp) {
+    /// Batch `id` of `tp` was acknowledged at `base_offset`.
+    pub(crate) fn succeed(
+        &mut self,
+        tp: &TopicPartition,
+        id: u64,
+        base_offset: i64,
+        append_time: i64,
+    ) {
+        if let Some(batch) = self.remove(tp, id) {
             batch.complete(tp, Ok((base_offset, append_time)));
         }
     }
 
-    /// The front batch of `tp` failed for good. Returns whether it had been stamped with a
+    /// Batch `id` of `tp` failed for good. Returns whether it had been stamped with a
     /// sequence (the producer id must then be reset).
-    pub(crate) fn fail(&mut self, tp: &TopicPartition, error: &Error) -> bool {
-        match self.pop_front(tp) {
+    pub(crate) fn fail(&mut self, tp: &TopicPartition, id: u64, error: &Error) -> bool {
+        match self.remove(tp, id) {
             Some(batch) => {
                 let stamped = batch
                     .encoded
@@ -393,25 +312,36 @@ impl Accumulator {
         }
     }
 
-    /// The front batch of `tp` will be sent again after `backoff`. Returns its attempts.
-    pub(crate) fn retry(&mut self, tp: &TopicPartition, at: Instant) -> u32 {
-        let Some(front) = self.queue(tp).and_then(|q| q.closed.front_mut()) else {
+    /// Batch `id` of `tp` is no longer in flight and goes again at `at` at the earliest.
+    /// Returns its attempts so far.
+    pub(crate) fn retry(&mut self, tp: &TopicPartition, id: u64, at: Instant) -> u32 {
+        let Some(batch) = self.batch(tp, id) else {
             return 0;
         };
-        front.in_flight = false;
-        front.retry_at = Some(at);
-        front.attempts
+        batch.in_flight = false;
+        batch.retry_at = Some(at);
+        batch.attempts
     }
 
-    /// When the front batch of `tp` was created.
-    pub(crate) fn created(&mut self, tp: &TopicPartition) -> Option<Instant> {
-        Some(self.queue(tp)?.closed.front()?.created)
+    /// When batch `id` of `tp` was created.
+    pub(crate) fn created(&mut self, tp: &TopicPartition, id: u64) -> Option<Instant> {
+        Some(self.batch(tp, id)?.created)
     }
 
-    fn pop_front(&mut self, tp: &TopicPartition) -> Option<Batch> {
+    /// Whether batch `id` is the oldest unacknowledged batch of `tp` (so a sequence error
+    /// on it cannot be the echo of an earlier batch's failure).
+    pub(crate) fn is_front(&mut self, tp: &TopicPartition, id: u64) -> bool {
+        self.queue(tp)
+            .and_then(|q| q.closed.front())
+            .is_some_and(|b| b.id == id)
+    }
+
+    fn remove(&mut self, tp: &TopicPartition, id: u64) -> Option<Batch> {
         let queues = self.topics.get_mut(&tp.topic)?;
         let p = usize::try_from(tp.partition).ok()?;
-        let batch = queues.partitions.get_mut(p)?.closed.pop_front()?;
+        let queue = queues.partitions.get_mut(p)?;
+        let index = queue.closed.iter().position(|b| b.id == id)?;
+        let batch = queue.closed.remove(index)?;
         queues.update_fill(p);
         self.records -= batch.deliveries.len();
         Some(batch)
@@ -467,6 +397,18 @@ impl Accumulator {
             }
         }
     }
+}
+
+/// The index of the batch of `queue` to send next: the first one not in flight, when the
+/// batches in flight are all before it and fewer than `max_in_flight`. A batch waiting to
+/// be retried behind nothing in flight is that batch; one with later batches still in
+/// flight waits for them to come back.
+fn candidate(queue: &PartitionQueue, max_in_flight: usize) -> Option<usize> {
+    let in_flight = queue.closed.iter().take_while(|b| b.in_flight).count();
+    if in_flight >= max_in_flight || queue.closed.iter().skip(in_flight).any(|b| b.in_flight) {
+        return None;
+    }
+    (in_flight < queue.closed.len()).then_some(in_flight)
 }
 
 /// Whether a record of `size` bytes goes into the partition's open batch (a batch always

@@ -7,6 +7,7 @@
 //! Records are accepted in the order `send` is called whenever memory is available then.
 
 mod accumulator;
+mod batch;
 mod config;
 mod requests;
 mod sender;
@@ -23,7 +24,7 @@ use crate::cluster::Cluster;
 use crate::error::{Error, Result};
 use crate::partitioner::Partitioner;
 use crate::record::{ProducerRecord, RecordMetadata};
-use accumulator::PendingRecord;
+use batch::PendingRecord;
 use sender::{Command, Sender};
 
 /// A Kafka producer. Cheap to clone: clones share one background task, which delivers

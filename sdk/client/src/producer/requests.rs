@@ -1,8 +1,10 @@
 //! The producer's requests: a Produce built from outgoing batches and sent to a leader
 //! (not waiting for an answer with `acks=0`), and InitProducerId.
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use futures::future::BoxFuture;
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
@@ -10,8 +12,11 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 
+use tokio::sync::mpsc;
+
 use super::accumulator::Outgoing;
 use super::config::Acks;
+use super::sender::Event;
 use crate::cluster::Cluster;
 use crate::error::{Error, Result};
 use crate::record::TopicPartition;
@@ -21,8 +26,9 @@ pub(super) fn produce_request(
     acks: Acks,
     timeout: Duration,
     outgoing: Vec<Outgoing>,
-) -> (ProduceRequest, Vec<TopicPartition>) {
-    let batches: Vec<TopicPartition> = outgoing.iter().map(|o| o.tp.clone()).collect();
+) -> (ProduceRequest, Vec<(TopicPartition, u64)>) {
+    let batches: Vec<(TopicPartition, u64)> =
+        outgoing.iter().map(|o| (o.tp.clone(), o.id)).collect();
     let mut topics: Vec<TopicProduceData> = Vec::new();
     for o in outgoing {
         let data = PartitionProduceData::default()
@@ -44,20 +50,26 @@ pub(super) fn produce_request(
     (request, batches)
 }
 
-/// Sends a Produce to broker `node`; with `acks=0` an empty response stands for "written".
-pub(super) async fn send_produce(
+/// A Produce on its way: written, its answer pending.
+pub(super) type PendingProduce = BoxFuture<'static, Result<ProduceResponse>>;
+
+/// Writes a Produce to broker `node` and returns its pending answer; with `acks=0` an
+/// empty response stands for "written".
+pub(super) async fn start_produce(
     cluster: &Cluster,
     node: i32,
     request: &ProduceRequest,
     acks: Acks,
-) -> Result<ProduceResponse> {
+    timeout: Duration,
+) -> Result<PendingProduce> {
     let connection = cluster.broker(node).await?;
     let version = connection.version(ApiKey::Produce)?;
     if acks == Acks::None {
         connection.send_only(request, version).await?;
-        return Ok(ProduceResponse::default());
+        return Ok(Box::pin(async { Ok(ProduceResponse::default()) }));
     }
-    connection.call_at(request, version).await
+    let pending = connection.send_pipelined(request, version, timeout).await?;
+    Ok(Box::pin(pending))
 }
 
 /// Asks any broker for a producer id (or, given one, for its epoch to be bumped).
@@ -82,4 +94,40 @@ pub(super) async fn init_producer_id(cluster: &Cluster, id: i64, epoch: i16) -> 
         });
     }
     Ok((response.producer_id.0, response.producer_epoch))
+}
+
+/// A Produce request and the batches it carries.
+pub(super) type Queued = (ProduceRequest, Vec<(TopicPartition, u64)>);
+
+/// Writes one broker's Produce requests in order, each answer awaited on its own.
+pub(super) async fn write_loop(
+    cluster: Arc<Cluster>,
+    node: i32,
+    acks: Acks,
+    timeout: Duration,
+    mut requests: mpsc::UnboundedReceiver<Queued>,
+    events: mpsc::UnboundedSender<Event>,
+) {
+    while let Some((request, batches)) = requests.recv().await {
+        match start_produce(&cluster, node, &request, acks, timeout).await {
+            Ok(pending) => {
+                let events = events.clone();
+                tokio::spawn(async move {
+                    let result = pending.await;
+                    let _ = events.send(Event::Produced {
+                        node,
+                        batches,
+                        result,
+                    });
+                });
+            }
+            Err(e) => {
+                let _ = events.send(Event::Produced {
+                    node,
+                    batches,
+                    result: Err(e),
+                });
+            }
+        }
+    }
 }

@@ -8,17 +8,17 @@
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 
-use kafka_protocol::ResponseError;
 use kafka_protocol::messages::ProduceResponse;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::{Duration, Instant};
 
-use super::accumulator::{Accumulator, AccumulatorConfig, Outgoing, PendingRecord};
-use super::config::{Acks, ProducerConfig};
-use super::requests::{init_producer_id, produce_request, send_produce};
+use super::accumulator::{Accumulator, AccumulatorConfig, Outgoing};
+use super::batch::PendingRecord;
+use super::config::ProducerConfig;
+use super::requests::{Queued, init_producer_id, produce_request, write_loop};
 use crate::batch::encode::ProducerStamp;
 use crate::cluster::Cluster;
-use crate::error::{Error, Result, stale_metadata};
+use crate::error::{Error, Result};
 use crate::partitioner::Partitioner;
 use crate::record::TopicPartition;
 
@@ -30,10 +30,10 @@ pub(crate) enum Command {
     Close(oneshot::Sender<()>),
 }
 
-enum Event {
+pub(super) enum Event {
     Produced {
         node: i32,
-        batches: Vec<TopicPartition>,
+        batches: Vec<(TopicPartition, u64)>,
         result: Result<ProduceResponse>,
     },
     Metadata(Result<()>),
@@ -52,6 +52,8 @@ enum IdState {
     Reset(i64, i16),
 }
 
+mod outcome;
+
 pub(crate) struct Sender {
     config: Arc<ProducerConfig>,
     cluster: Arc<Cluster>,
@@ -67,6 +69,8 @@ pub(crate) struct Sender {
     metadata_in_flight: bool,
     metadata_due: Instant,
     in_flight: HashMap<i32, usize>,
+    /// Per broker, the task that writes Produce requests in order.
+    writers: HashMap<i32, mpsc::UnboundedSender<Queued>>,
     id: IdState,
     flushes: Vec<oneshot::Sender<()>>,
     closes: Vec<oneshot::Sender<()>>,
@@ -87,6 +91,12 @@ impl Sender {
                 linger: config.linger,
                 compression: config.compression,
                 delivery_timeout: config.delivery_timeout,
+                max_in_flight: if config.idempotent() {
+                    // The broker remembers five batches per producer for deduplication.
+                    config.max_in_flight_requests_per_connection.clamp(1, 5)
+                } else {
+                    config.max_in_flight_requests_per_connection.max(1)
+                },
             }),
             id: if config.idempotent() {
                 IdState::Needed(now)
@@ -105,6 +115,7 @@ impl Sender {
             metadata_in_flight: false,
             metadata_due: now,
             in_flight: HashMap::new(),
+            writers: HashMap::new(),
             flushes: Vec::new(),
             closes: Vec::new(),
         }
@@ -269,100 +280,6 @@ impl Sender {
         }
     }
 
-    fn on_produced(&mut self, batches: Vec<TopicPartition>, result: Result<ProduceResponse>) {
-        let response = match result {
-            Ok(response) => response,
-            Err(e) => {
-                if e.invalidates_metadata() {
-                    self.metadata_due = Instant::now();
-                    self.metadata_wanted
-                        .extend(batches.iter().map(|b| b.topic.clone()));
-                }
-                for tp in &batches {
-                    self.retry_or_fail(tp, e.is_retriable(), &e);
-                }
-                return;
-            }
-        };
-        if self.config.acks == Acks::None {
-            for tp in &batches {
-                self.accumulator.succeed(tp, -1, -1);
-            }
-            return;
-        }
-        let mut answers = HashMap::new();
-        for topic in response.responses {
-            for p in topic.partition_responses {
-                let tp = TopicPartition::new(topic.name.0.to_string(), p.index);
-                answers.insert(tp, p);
-            }
-        }
-        for tp in &batches {
-            let Some(answer) = answers.remove(tp) else {
-                let e = Error::Broker {
-                    what: format!("produce to {tp}: no answer for the partition"),
-                    error: ResponseError::NetworkException,
-                };
-                self.retry_or_fail(tp, true, &e);
-                continue;
-            };
-            match ResponseError::try_from_code(answer.error_code) {
-                None => self
-                    .accumulator
-                    .succeed(tp, answer.base_offset, answer.log_append_time_ms),
-                Some(ResponseError::DuplicateSequenceNumber) => {
-                    self.accumulator.succeed(tp, answer.base_offset, -1)
-                }
-                Some(error) => {
-                    let e = Error::Broker {
-                        what: format!("produce to {tp}"),
-                        error,
-                    };
-                    if stale_metadata(error) {
-                        self.metadata_due = Instant::now();
-                        self.metadata_wanted.insert(tp.topic.clone());
-                    }
-                    let sequence_lost = matches!(
-                        error,
-                        ResponseError::OutOfOrderSequenceNumber
-                            | ResponseError::UnknownProducerId
-                            | ResponseError::InvalidProducerEpoch
-                    );
-                    self.retry_or_fail(tp, error.is_retriable() && !sequence_lost, &e);
-                }
-            }
-        }
-    }
-
-    fn retry_or_fail(&mut self, tp: &TopicPartition, retriable: bool, error: &Error) {
-        let now = Instant::now();
-        let created = self.accumulator.created(tp).unwrap_or(now);
-        let attempts = self.accumulator.retry(tp, now);
-        let in_time = created + self.config.delivery_timeout > now;
-        if retriable && in_time && attempts <= self.config.retries {
-            let factor = 2u32.saturating_pow(attempts.saturating_sub(1).min(16));
-            let backoff = self
-                .config
-                .retry_backoff
-                .saturating_mul(factor)
-                .min(self.config.retry_backoff_max);
-            tracing::debug!(%tp, attempts, error = %error, "retrying batch");
-            self.accumulator.retry(tp, now + backoff);
-            return;
-        }
-        tracing::warn!(%tp, error = %error, "batch failed");
-        if self.accumulator.fail(tp, error) {
-            self.sequence_lost();
-        }
-    }
-
-    /// A stamped batch was lost: its sequence gap would fail every later batch.
-    fn sequence_lost(&mut self) {
-        if let IdState::Ready(id, epoch) = self.id {
-            self.id = IdState::Reset(id, epoch);
-        }
-    }
-
     fn expire(&mut self, now: Instant) {
         if self.accumulator.expire(now) {
             self.sequence_lost();
@@ -412,11 +329,23 @@ impl Sender {
         });
     }
 
+    /// Sends what can go now; repeats while that starts something, since a partition may
+    /// have several batches ready and room for more than one in flight.
     fn send_ready(&mut self, now: Instant) {
+        for _ in 0..self.config.max_in_flight_requests_per_connection.max(1) {
+            if !self.send_round(now) {
+                break;
+            }
+        }
+    }
+
+    /// One batch per ready partition, grouped per leader. Returns whether anything went.
+    fn send_round(&mut self, now: Instant) -> bool {
+        let mut sent = false;
         let stamp = match self.id {
             IdState::Off => None,
             IdState::Ready(id, epoch) => Some((id, epoch)),
-            _ => return,
+            _ => return false,
         };
         let force = !self.flushes.is_empty() || self.closing();
         let mut by_node: HashMap<i32, Vec<TopicPartition>> = HashMap::new();
@@ -451,15 +380,9 @@ impl Sender {
                         },
                         None => ProducerStamp::NONE,
                     });
-                    match started {
-                        Ok(Some(o)) => {
-                            size += o.bytes.len();
-                            outgoing.push(o);
-                        }
-                        Ok(None) => {}
-                        Err(e) => {
-                            self.accumulator.fail(&tp, &e);
-                        }
+                    if let Some(o) = started {
+                        size += o.bytes.len();
+                        outgoing.push(o);
                     }
                 }
                 if outgoing.is_empty() {
@@ -467,23 +390,34 @@ impl Sender {
                 }
                 *self.in_flight.entry(node).or_default() += 1;
                 self.dispatch(node, outgoing);
+                sent = true;
             }
         }
+        sent
     }
 
-    fn dispatch(&self, node: i32, outgoing: Vec<Outgoing>) {
-        let (request, batches) =
-            produce_request(self.config.acks, self.config.request_timeout, outgoing);
-        let cluster = Arc::clone(&self.cluster);
-        let events = self.events_tx.clone();
-        let acks = self.config.acks;
-        tokio::spawn(async move {
-            let result = send_produce(&cluster, node, &request, acks).await;
-            let _ = events.send(Event::Produced {
+    /// Hands a request to the writer of `node`, which writes requests in the order given:
+    /// a partition's pipelined batches must reach the broker in sequence order.
+    fn dispatch(&mut self, node: i32, outgoing: Vec<Outgoing>) {
+        let request = produce_request(self.config.acks, self.config.request_timeout, outgoing);
+        let writer = self.writers.entry(node).or_insert_with(|| {
+            let (tx, rx) = mpsc::unbounded_channel();
+            tokio::spawn(write_loop(
+                Arc::clone(&self.cluster),
+                node,
+                self.config.acks,
+                self.config.request_timeout,
+                rx,
+                self.events_tx.clone(),
+            ));
+            tx
+        });
+        if let Err(mpsc::error::SendError((_, batches))) = writer.send(request) {
+            let _ = self.events_tx.send(Event::Produced {
                 node,
                 batches,
-                result,
+                result: Err(Error::Closed),
             });
-        });
+        }
     }
 }

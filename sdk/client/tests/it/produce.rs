@@ -304,3 +304,44 @@ async fn without_idempotence_the_same_retries_duplicate() {
     let (_, stored) = produce_through_lost_responses(false).await;
     assert_eq!(stored, 24, "each lost response made a duplicate");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pipelined_batches_survive_lost_responses_in_order_without_duplicates() {
+    let dropper = Dropper::default();
+    let broker = TestBroker::start_behind_proxy(&[("piped", 1)], dropper.clone()).await;
+    let mut config = broker.producer_config();
+    config.batch_size = 200; // a few records per batch: many batches in flight at once
+    config.retry_backoff = Duration::from_millis(20);
+    let producer = Producer::new(config).unwrap();
+    producer
+        .send(ProducerRecord::new("piped", "warm-up"))
+        .await
+        .unwrap();
+    dropper.arm(3);
+    let sends: Vec<_> = (0..300)
+        .map(|i| producer.send(ProducerRecord::new("piped", format!("{i:04}"))))
+        .collect();
+    let offsets: Vec<i64> = join_all(sends)
+        .await
+        .into_iter()
+        .map(|m| m.unwrap().offset)
+        .collect();
+    assert_eq!(dropper.remaining(), 0, "three responses were dropped");
+    assert_eq!(
+        offsets,
+        (1..=300).collect::<Vec<i64>>(),
+        "acked in order, once each"
+    );
+    let mut consumer = broker.consumer("piped", 1).await;
+    let records = consume_all(&mut consumer).await;
+    let values: Vec<String> = records
+        .iter()
+        .skip(1)
+        .map(|r| String::from_utf8(r.value.as_ref().unwrap().to_vec()).unwrap())
+        .collect();
+    assert_eq!(
+        values,
+        (0..300).map(|i| format!("{i:04}")).collect::<Vec<_>>()
+    );
+    broker.stop().await;
+}
