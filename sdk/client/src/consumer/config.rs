@@ -72,6 +72,9 @@ pub struct ConsumerConfig {
     pub reconnect_backoff_max: Duration,
     /// `allow.auto.create.topics` (default true).
     pub allow_auto_create_topics: bool,
+    /// `metadata.max.age.ms` (default 5 min): how often the group leader checks whether
+    /// the subscribed topics gained partitions (or appeared), to rebalance if so.
+    pub metadata_max_age: Duration,
     /// Kafka's internal `leave.group.on.close` (default true): send LeaveGroup on close
     /// or drop, so partitions move at once instead of after the session timeout.
     pub leave_group_on_close: bool,
@@ -101,6 +104,7 @@ impl ConsumerConfig {
             reconnect_backoff: Duration::from_millis(50),
             reconnect_backoff_max: Duration::from_secs(1),
             allow_auto_create_topics: true,
+            metadata_max_age: Duration::from_secs(300),
             leave_group_on_close: true,
         }
     }

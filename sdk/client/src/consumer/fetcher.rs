@@ -84,6 +84,12 @@ impl Fetcher {
             && self.backoff.get(&node).is_none_or(|t| *t <= Instant::now())
     }
 
+    /// When the earliest fetch backoff still running ends.
+    pub(crate) fn backoff_end(&self) -> Option<Instant> {
+        let now = Instant::now();
+        self.backoff.values().filter(|t| **t > now).min().copied()
+    }
+
     /// Starts a fetch from `node` for `partitions` (with their positions).
     pub(crate) fn fetch(
         &mut self,

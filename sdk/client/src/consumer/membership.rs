@@ -20,6 +20,7 @@ use super::config::AssignmentStrategy;
 use super::coordinator::{Coordinator, coordinator_moved};
 use super::listener::RebalanceListener;
 use super::{Consumer, Position};
+use crate::cluster::Cluster;
 use crate::error::{Error, Result};
 use crate::record::TopicPartition;
 
@@ -66,6 +67,9 @@ pub(crate) struct GroupState {
     pub(crate) joined: bool,
     pub(crate) last_auto_commit: Instant,
     heartbeat: Option<Heartbeat>,
+    /// As the leader: each subscribed topic's partition count the assignment was made
+    /// with (0 for a topic that did not exist), and when it was last compared.
+    snapshot: Option<(BTreeMap<String, i32>, Instant)>,
 }
 
 impl GroupState {
@@ -82,6 +86,7 @@ impl GroupState {
             joined: false,
             last_auto_commit: Instant::now(),
             heartbeat: None,
+            snapshot: None,
         }
     }
 
@@ -167,10 +172,40 @@ impl Consumer {
         let Some(group) = &self.group else {
             return Ok(());
         };
-        if !group.subscribed() || (group.joined && !group.signal.rejoin.load(Ordering::SeqCst)) {
+        if !group.subscribed() {
+            return Ok(());
+        }
+        if group.joined && !group.signal.rejoin.load(Ordering::SeqCst) {
+            self.check_metadata().await;
             return Ok(());
         }
         self.rebalance().await
+    }
+
+    /// As the leader, every `metadata_max_age`: rejoins when a subscribed topic's partition
+    /// count changed since the assignment (a topic appeared or grew).
+    async fn check_metadata(&mut self) {
+        let max_age = self.config.metadata_max_age;
+        let Some((snapshot, checked)) = self.group.as_mut().and_then(|g| g.snapshot.as_mut())
+        else {
+            return;
+        };
+        if checked.elapsed() < max_age {
+            return;
+        }
+        *checked = Instant::now();
+        let topics: Vec<String> = snapshot.keys().cloned().collect();
+        let snapshot = snapshot.clone();
+        if let Err(e) = self.cluster.refresh(&topics).await {
+            tracing::debug!(error = %e, "metadata refresh failed");
+            return;
+        }
+        if partition_counts(&self.cluster, topics) != snapshot
+            && let Some(group) = &self.group
+        {
+            tracing::info!("subscribed topics changed; rebalancing");
+            group.signal.raise(false);
+        }
     }
 
     /// Revokes every assigned partition: auto-commit, then the listener.
@@ -210,9 +245,9 @@ impl Consumer {
     async fn rebalance(&mut self) -> Result<()> {
         self.revoke_all().await;
         let deadline = Instant::now() + self.config.max_poll_interval;
-        let assigned = loop {
+        let (assigned, snapshot) = loop {
             match self.join_and_sync().await {
-                Ok(assigned) => break assigned,
+                Ok(done) => break done,
                 Err(e) if Instant::now() < deadline && retry_join(&e) => {
                     tracing::debug!(error = %e, "joining the group again");
                     if let Error::Broker {
@@ -231,6 +266,7 @@ impl Consumer {
         let interval = self.config.heartbeat_interval;
         let session = self.config.session_timeout;
         let group = self.group_mut()?;
+        group.snapshot = snapshot.map(|s| (s, Instant::now()));
         group.joined = true;
         group.signal.rejoin.store(false, Ordering::SeqCst);
         let member = group.member.lock().clone();
@@ -247,7 +283,11 @@ impl Consumer {
         Ok(())
     }
 
-    async fn join_and_sync(&mut self) -> Result<Vec<TopicPartition>> {
+    /// Joins and syncs: this member's partitions, and, as the leader, the partition counts
+    /// the assignment was made with.
+    async fn join_and_sync(
+        &mut self,
+    ) -> Result<(Vec<TopicPartition>, Option<BTreeMap<String, i32>>)> {
         let config = Arc::clone(&self.config);
         let group = self.group.as_ref().ok_or(Error::NoGroup)?;
         let coordinator = Arc::clone(&group.coordinator);
@@ -270,6 +310,7 @@ impl Consumer {
             member.id = joined.member_id.clone();
             member.generation = joined.generation;
         }
+        let mut snapshot = None;
         let assignments = if joined.leader {
             let strategy = if joined.protocol == "roundrobin" {
                 AssignmentStrategy::RoundRobin
@@ -280,18 +321,18 @@ impl Consumer {
             topics.sort();
             topics.dedup();
             self.cluster.refresh(&topics).await?;
-            let partitions: BTreeMap<String, i32> = topics
-                .into_iter()
-                .filter_map(|t| {
-                    let n = self.cluster.topic(&t)?.partitions.len() as i32;
-                    Some((t, n))
-                })
+            let counts = partition_counts(&self.cluster, topics);
+            let partitions: BTreeMap<String, i32> = counts
+                .iter()
+                .filter(|(_, n)| **n > 0)
+                .map(|(t, n)| (t.clone(), *n))
                 .collect();
+            snapshot = Some(counts);
             assign(strategy, &joined.members, &partitions)
         } else {
             BTreeMap::new()
         };
-        coordinator
+        let assigned = coordinator
             .sync(
                 joined.generation,
                 &joined.member_id,
@@ -299,7 +340,8 @@ impl Consumer {
                 &assignments,
                 config.max_poll_interval,
             )
-            .await
+            .await?;
+        Ok((assigned, snapshot))
     }
 
     /// Sends LeaveGroup (when configured) and forgets the membership.
@@ -343,6 +385,17 @@ impl Consumer {
         }
         Ok(())
     }
+}
+
+/// Each topic's partition count as the cluster metadata has it (0 when unknown).
+fn partition_counts(cluster: &Cluster, topics: Vec<String>) -> BTreeMap<String, i32> {
+    topics
+        .into_iter()
+        .map(|t| {
+            let n = cluster.topic(&t).map_or(0, |i| i.partitions.len() as i32);
+            (t, n)
+        })
+        .collect()
 }
 
 /// Errors after which joining again may work.

@@ -348,12 +348,21 @@ impl Consumer {
                     None => std::future::pending().await,
                 }
             };
+            // Wake early when a broker's fetch backoff ends, to fetch from it again.
+            let wake = self
+                .fetcher
+                .backoff_end()
+                .filter(|t| *t < deadline)
+                .unwrap_or(deadline);
             let result = tokio::select! {
-                result = self.fetcher.next_result(deadline) => result,
+                result = self.fetcher.next_result(wake) => result,
                 () = rebalance => continue,
             };
             let Some(result) = result else {
-                return Ok(Records::default());
+                if Instant::now() >= deadline {
+                    return Ok(Records::default());
+                }
+                continue;
             };
             let assignment = &self.assignment;
             let outcome = self.fetcher.handle(

@@ -274,3 +274,24 @@ async fn assigned_consumers_commit_to_their_group_async_and_automatically() {
     assert_eq!(next.position(&tp).await.unwrap(), 4);
     broker.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_leader_rebalances_when_a_subscribed_topic_appears() {
+    let broker = TestBroker::start(&[("late", 2)]).await;
+    let mut config = group_config(&broker, "late");
+    config.allow_auto_create_topics = false;
+    config.metadata_max_age = Duration::from_millis(300);
+    let mut consumer = Consumer::new(config).unwrap();
+    consumer.subscribe(["late"]).unwrap();
+    let mut member = Member::start(consumer);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    member.drain();
+    assert!(member.assignment.is_empty(), "the topic does not exist yet");
+    produce(&broker, "late", 10).await; // the producer creates it
+    wait_for(&mut [&mut member], "the new topic's records", |m| {
+        m[0].assignment.len() == 2 && m[0].records.len() == 10
+    })
+    .await;
+    let _ = member.stop().await;
+    broker.stop().await;
+}

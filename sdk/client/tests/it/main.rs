@@ -7,3 +7,4 @@ mod harness;
 mod produce;
 mod proxy;
 mod push;
+mod throughput;
