@@ -256,7 +256,9 @@ impl Connection {
             let bytes = frame(&request, version, 0, client_id)?;
             stream.write_all(&bytes).await.map_err(closed)?;
             let response = read_frame(stream).await.map_err(closed)?;
-            let response = decode_response::<ApiVersionsRequest>(response, version)?;
+            // KIP-511: a broker that does not know this version answers in v0.
+            let response = decode_response::<ApiVersionsRequest>(response.clone(), version)
+                .or_else(|e| decode_response::<ApiVersionsRequest>(response, 0).map_err(|_| e))?;
             let ApiVersionsResponse {
                 error_code,
                 api_keys,

@@ -1,5 +1,29 @@
 //! `weir-client`: the Rust client for any Kafka-protocol broker (weir's own, Apache Kafka,
-//! Redpanda). Connectors, plugins and the CLI all talk to brokers through it.
+//! Redpanda). Connectors, plugins and the CLI all talk to brokers through it. Settings keep
+//! the Java client's names and defaults; `poll(Duration)` behaves as KafkaConsumer's.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use weir_client::{Consumer, ConsumerConfig, Producer, ProducerConfig, ProducerRecord};
+//!
+//! # async fn run() -> weir_client::Result<()> {
+//! let producer = Producer::new(ProducerConfig::new(["127.0.0.1:9092"]))?;
+//! let acked = producer
+//!     .send(ProducerRecord::new("orders", "{\"id\":1}").with_key("customer-7"))
+//!     .await?;
+//! println!("stored at {}-{}@{}", acked.topic, acked.partition, acked.offset);
+//!
+//! let mut consumer = Consumer::new(ConsumerConfig::new(["127.0.0.1:9092"]).with_group("billing"))?;
+//! consumer.subscribe(["orders"])?;
+//! loop {
+//!     let records = consumer.poll(Duration::from_millis(500)).await?;
+//!     for record in &records {
+//!         println!("{:?}", record.value);
+//!     }
+//!     consumer.commit_sync().await?;
+//! }
+//! # }
+//! ```
 //!
 //! | module | owns |
 //! |---|---|
@@ -11,13 +35,15 @@
 //! | `batch` | RecordBatch v2 encoding and decoding |
 //! | [`compression`] | gzip, snappy, lz4, zstd with fast settings |
 //! | [`producer`] | [`Producer`]: batching, acks, retries, idempotence, bounded memory |
-//! | [`consumer`] | [`Consumer`]: `poll(Duration)`, positions, seeks, commits |
+//! | [`consumer`] | [`Consumer`]: `poll`, seeks, groups, commits, rebalance listener, push style |
 //! | [`error`] | [`Error`] |
 
 mod batch;
 mod cluster;
 pub mod compression;
 mod connection;
+#[cfg(test)]
+mod connection_tests;
 pub mod consumer;
 pub mod error;
 pub mod murmur2;
