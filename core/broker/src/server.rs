@@ -35,8 +35,9 @@ pub(crate) async fn accept(
                     let broker = Arc::clone(&broker);
                     let stopped = stopped.clone();
                     tokio::spawn(async move {
-                        let client_host = format!("/{}", peer.ip());
-                        if let Err(reason) = serve_connection(stream, broker, &client_host, stopped).await {
+                        let host = format!("/{}", peer.ip());
+                        let served = serve_connection(stream, broker, &host, stopped).await;
+                        if let Err(reason) = served {
                             tracing::warn!(%peer, %reason, "closing connection");
                         }
                     });

@@ -38,7 +38,7 @@ fn frame<R: Encodable>(api: ApiKey, version: i16, correlation_id: i32, request: 
     buf.freeze()
 }
 
-pub(super) async fn exchange<Req: Encodable, Resp: Decodable + HeaderVersion>(
+async fn exchange<Req: Encodable, Resp: Decodable + HeaderVersion>(
     broker: &Arc<Broker>,
     api: ApiKey,
     version: i16,
@@ -76,11 +76,11 @@ pub(super) async fn exchange<Req: Encodable, Resp: Decodable + HeaderVersion>(
     response
 }
 
-pub(super) fn topic(name: &str) -> TopicName {
+fn topic(name: &str) -> TopicName {
     TopicName(StrBytes::from_string(name.to_string()))
 }
 
-pub(super) fn versions(api: ApiKey) -> std::ops::RangeInclusive<i16> {
+fn versions(api: ApiKey) -> std::ops::RangeInclusive<i16> {
     let (_, min, max) = SUPPORTED
         .iter()
         .find(|(k, _, _)| *k == api)
@@ -537,5 +537,22 @@ async fn partitions_and_configs_are_administered_at_every_version() {
         Some(1_048_576),
         "configs survive restart"
     );
+    broker.close().unwrap();
+}
+
+#[tokio::test]
+async fn huge_array_counts_in_tiny_frames_are_refused_not_allocated() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = broker(dir.path());
+    // Metadata v0: header (key, version, correlation id, client id -1), then a topic array
+    // that claims i32::MAX entries in a 14-byte frame.
+    let mut frame = Vec::new();
+    frame.extend_from_slice(&(ApiKey::Metadata as i16).to_be_bytes());
+    frame.extend_from_slice(&0i16.to_be_bytes());
+    frame.extend_from_slice(&1i32.to_be_bytes());
+    frame.extend_from_slice(&(-1i16).to_be_bytes());
+    frame.extend_from_slice(&i32::MAX.to_be_bytes());
+    let outcome = dispatch::dispatch(&broker, "/127.0.0.1", Bytes::from(frame)).await;
+    assert!(outcome.is_err(), "a truncated request is refused");
     broker.close().unwrap();
 }

@@ -154,36 +154,12 @@ fn reads(c: &mut Criterion) {
     group.throughput(Throughput::Bytes(total));
     group.bench_function("1GiB-from-start-1MiB-fetches", |b| {
         b.iter(|| {
-            let mut offset = 0;
-            let mut bytes = 0;
-            loop {
-                let slice = log.read(offset, 1 << 20, None).expect("read");
-                if slice.is_empty() {
-                    break;
-                }
-                let n = slice.len() as usize;
-                slice.read_into(&mut buf[..n]).expect("copy");
-                // The next fetch starts after the last batch, found from its header.
-                let last = last_batch_next_offset(&buf[..n]);
-                offset = last;
-                bytes += n as u64;
-            }
+            let bytes = weir_log::testing::read_to_end(&log, 0, 1 << 20, &mut buf).expect("read");
             assert_eq!(bytes, total);
         })
     });
     group.finish();
     log.close().expect("close");
-}
-
-fn last_batch_next_offset(bytes: &[u8]) -> u64 {
-    let mut at = 0;
-    let mut next = 0;
-    while at < bytes.len() {
-        let header = weir_log::batch::BatchHeader::parse(&bytes[at..]).expect("header");
-        next = header.next_offset() as u64;
-        at += header.total_len();
-    }
-    next
 }
 
 criterion_group!(benches, against_dd, appends, reads);

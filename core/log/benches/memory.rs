@@ -85,23 +85,7 @@ fn measure(dir: &Path) {
 
     let read_start = Instant::now();
     let mut buf = vec![0u8; 2 << 20];
-    let mut offset = 0;
-    let mut total = 0u64;
-    loop {
-        let slice = log.read(offset, 1 << 20, None).expect("read");
-        if slice.is_empty() {
-            break;
-        }
-        let n = slice.len() as usize;
-        slice.read_into(&mut buf[..n]).expect("copy");
-        let mut at = 0;
-        while at < n {
-            let header = weir_log::batch::BatchHeader::parse(&buf[at..]).expect("header");
-            offset = header.next_offset() as u64;
-            at += header.total_len();
-        }
-        total += n as u64;
-    }
+    let total = weir_log::testing::read_to_end(&log, 0, 1 << 20, &mut buf).expect("read");
     let read_time = read_start.elapsed();
     let after_read = status_kib("VmRSS");
 

@@ -239,7 +239,7 @@ impl PartitionLog {
         }
 
         let first_base = *segments.keys().next().expect("at least one segment");
-        let mut log_start_offset = start_checkpoint.max(first_base);
+        let log_start_offset = start_checkpoint.max(first_base);
         // Segments wholly below the log start are leftovers of an interrupted retention pass.
         while segments.len() > 1 {
             let (&base, seg) = segments.iter().next().expect("non-empty");
@@ -248,18 +248,20 @@ impl PartitionLog {
             }
             segments.remove(&base).expect("present").delete()?;
         }
-        let state = LogState {
+        let next = segments
+            .values()
+            .next_back()
+            .expect("at least one segment")
+            .next_offset;
+        let mut state = LogState {
             config,
             segments,
-            log_start_offset,
+            // A start checkpoint past the end (every segment expired) means an empty log.
+            log_start_offset: log_start_offset.min(next),
             epochs,
             poisoned: false,
             closed: false,
         };
-        log_start_offset = log_start_offset.min(state.next_offset());
-        let mut state = state;
-        state.log_start_offset = log_start_offset;
-        let next = state.next_offset();
         state.epochs.truncate_from_end(next)?;
         state.active().sync_all()?;
         checkpoint::remove(&marker_path)?;

@@ -72,6 +72,20 @@ impl Segment {
             .truncate(true)
             .open(&log_path)
             .map_err(|e| IoError::new("creating", &log_path, e))?;
+        Self::with_fresh_indexes(dir, base, log_path, log, now_ms, now_ms)
+    }
+
+    /// A segment over `log` that holds nothing yet as far as it knows, with new, empty
+    /// index files.
+    fn with_fresh_indexes(
+        dir: &Path,
+        base: u64,
+        log_path: PathBuf,
+        log: File,
+        created_ms: i64,
+        last_modified_ms: i64,
+    ) -> Result<Self, IoError> {
+        let stem = file_stem(base);
         Ok(Self {
             base_offset: base,
             log: Arc::new(log),
@@ -79,8 +93,8 @@ impl Segment {
             next_offset: base,
             max_timestamp: -1,
             offset_of_max_timestamp: base,
-            created_ms: now_ms,
-            last_modified_ms: now_ms,
+            created_ms,
+            last_modified_ms,
             offsets: IndexFile::create(&dir.join(format!("{stem}.index")))?,
             times: IndexFile::create(&dir.join(format!("{stem}.timeindex")))?,
             bytes_since_index: 0,
@@ -163,20 +177,8 @@ impl Segment {
     ) -> Result<(Self, ScanOutcome), IoError> {
         let stem = file_stem(base);
         let (log_path, log, file_len, mtime) = open_log(dir, &stem)?;
-        let mut segment = Self {
-            base_offset: base,
-            log: Arc::new(log),
-            size: 0,
-            next_offset: base,
-            max_timestamp: -1,
-            offset_of_max_timestamp: base,
-            created_ms: mtime.min(now_ms),
-            last_modified_ms: mtime,
-            offsets: IndexFile::create(&dir.join(format!("{stem}.index")))?,
-            times: IndexFile::create(&dir.join(format!("{stem}.timeindex")))?,
-            bytes_since_index: 0,
-            log_path,
-        };
+        let mut segment =
+            Self::with_fresh_indexes(dir, base, log_path, log, mtime.min(now_ms), mtime)?;
         let mut outcome = ScanOutcome::default();
         let mut buf = Vec::new();
         let mut last_epoch = -1;
@@ -208,12 +210,11 @@ impl Segment {
                 .map_err(|e| IoError::new("truncating", &segment.log_path, e))?;
         }
         outcome.claimed_next_offset = outcome.claimed_next_offset.max(segment.next_offset);
-        if let Some(first) = segment.first_header()? {
-            segment.created_ms = first
-                .max_timestamp
-                .max(0)
-                .min(now_ms)
-                .max(segment.created_ms);
+        // Age-based roll counts from the first record, as Kafka's does.
+        if let Some(first) = segment.first_header()?
+            && first.max_timestamp >= 0
+        {
+            segment.created_ms = first.max_timestamp.min(now_ms);
         }
         Ok((segment, outcome))
     }

@@ -1,7 +1,39 @@
 //! Builds valid uncompressed `RecordBatch` v2 bytes, for tests, benchmarks and tools that
 //! need real batches without a Kafka client.
 
-use crate::batch::{HEADER_LEN, LOG_OVERHEAD, MAGIC_V2};
+use crate::PartitionLog;
+use crate::batch::{BatchHeader, HEADER_LEN, LOG_OVERHEAD, MAGIC_V2};
+use crate::error::ReadError;
+
+/// Reads the whole log from `from` as a consumer would, in fetches of `fetch_bytes` copied
+/// into `buf` (which must hold the largest fetch), and returns the bytes read.
+pub fn read_to_end(
+    log: &PartitionLog,
+    from: u64,
+    fetch_bytes: u64,
+    buf: &mut [u8],
+) -> Result<u64, ReadError> {
+    let mut offset = from;
+    let mut total = 0;
+    loop {
+        let slice = log.read(offset, fetch_bytes, None)?;
+        if slice.is_empty() {
+            return Ok(total);
+        }
+        let n = slice.len() as usize;
+        slice.read_into(&mut buf[..n])?;
+        // The next fetch starts after the last batch, found by walking the headers.
+        let mut at = 0;
+        while let Ok(header) = BatchHeader::parse(&buf[at..n]) {
+            offset = header.next_offset() as u64;
+            at += header.total_len();
+            if at >= n {
+                break;
+            }
+        }
+        total += n as u64;
+    }
+}
 
 /// Builder of one uncompressed v2 batch of records with generated or given values.
 #[derive(Debug, Clone)]

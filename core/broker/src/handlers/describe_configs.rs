@@ -32,7 +32,8 @@ pub(crate) fn handle(ctx: &Context, request: DescribeConfigsRequest) -> Describe
                 TOPIC => match topic_configs(&ctx.broker, &resource.resource_name) {
                     Some(entries) => entries,
                     None => {
-                        return result.with_error_code(code(ResponseError::UnknownTopicOrPartition));
+                        return result
+                            .with_error_code(code(ResponseError::UnknownTopicOrPartition));
                     }
                 },
                 BROKER => broker_configs(&ctx.broker),
