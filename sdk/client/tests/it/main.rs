@@ -4,6 +4,7 @@ mod compression;
 mod consume;
 mod groups;
 mod harness;
+mod interop;
 mod produce;
 mod proxy;
 mod push;
