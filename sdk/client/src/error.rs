@@ -152,7 +152,104 @@ pub enum Error {
     NoGroup,
 }
 
+fn io_copy(e: &std::io::Error) -> std::io::Error {
+    std::io::Error::new(e.kind(), e.to_string())
+}
+
 impl Error {
+    /// A copy, for failures shared by many records (I/O causes are copied as kind and
+    /// message).
+    pub(crate) fn duplicate(&self) -> Self {
+        match self {
+            Self::Config(m) => Self::Config(m),
+            Self::NoRuntime => Self::NoRuntime,
+            Self::Connect { address, source } => Self::Connect {
+                address: address.clone(),
+                source: io_copy(source),
+            },
+            Self::NoBrokerReachable { tried } => Self::NoBrokerReachable {
+                tried: tried.clone(),
+            },
+            Self::ConnectionClosed { address } => Self::ConnectionClosed {
+                address: address.clone(),
+            },
+            Self::RequestTimeout {
+                api,
+                address,
+                timeout,
+            } => Self::RequestTimeout {
+                api,
+                address: address.clone(),
+                timeout: *timeout,
+            },
+            Self::UnsupportedApi { api, address } => Self::UnsupportedApi {
+                api,
+                address: address.clone(),
+            },
+            Self::Codec {
+                api,
+                version,
+                reason,
+            } => Self::Codec {
+                api,
+                version: *version,
+                reason: reason.clone(),
+            },
+            Self::Broker { what, error } => Self::Broker {
+                what: what.clone(),
+                error: *error,
+            },
+            Self::UnknownTopic(t) => Self::UnknownTopic(t.clone()),
+            Self::UnknownPartition { topic, partition } => Self::UnknownPartition {
+                topic: topic.clone(),
+                partition: *partition,
+            },
+            Self::RecordTooLarge { size, limit } => Self::RecordTooLarge {
+                size: *size,
+                limit: *limit,
+            },
+            Self::MaxBlock(d) => Self::MaxBlock(*d),
+            Self::DeliveryTimeout(d) => Self::DeliveryTimeout(*d),
+            Self::Closed => Self::Closed,
+            Self::CorruptBatch {
+                topic,
+                partition,
+                reason,
+            } => Self::CorruptBatch {
+                topic: topic.clone(),
+                partition: *partition,
+                reason: reason.clone(),
+            },
+            Self::Compression {
+                codec,
+                direction,
+                source,
+            } => Self::Compression {
+                codec,
+                direction,
+                source: io_copy(source),
+            },
+            Self::OffsetOutOfRange {
+                topic,
+                partition,
+                offset,
+            } => Self::OffsetOutOfRange {
+                topic: topic.clone(),
+                partition: *partition,
+                offset: *offset,
+            },
+            Self::NoOffset { topic, partition } => Self::NoOffset {
+                topic: topic.clone(),
+                partition: *partition,
+            },
+            Self::NotAssigned { topic, partition } => Self::NotAssigned {
+                topic: topic.clone(),
+                partition: *partition,
+            },
+            Self::NoGroup => Self::NoGroup,
+        }
+    }
+
     /// Whether retrying the same operation may succeed (a broker's retriable code, a lost
     /// connection, a timeout).
     pub fn is_retriable(&self) -> bool {

@@ -81,43 +81,5 @@ impl Batch {
 
 /// A copy of a batch failure for each of its records.
 fn clone_error(e: &Error) -> Error {
-    match e {
-        Error::Broker { what, error } => Error::Broker {
-            what: what.clone(),
-            error: *error,
-        },
-        Error::DeliveryTimeout(d) => Error::DeliveryTimeout(*d),
-        Error::RecordTooLarge { size, limit } => Error::RecordTooLarge {
-            size: *size,
-            limit: *limit,
-        },
-        Error::ConnectionClosed { address } => Error::ConnectionClosed {
-            address: address.clone(),
-        },
-        Error::RequestTimeout {
-            api,
-            address,
-            timeout,
-        } => Error::RequestTimeout {
-            api,
-            address: address.clone(),
-            timeout: *timeout,
-        },
-        Error::Compression {
-            codec,
-            direction,
-            source,
-        } => Error::Compression {
-            codec,
-            direction,
-            source: std::io::Error::new(source.kind(), source.to_string()),
-        },
-        Error::MaxBlock(d) => Error::MaxBlock(*d),
-        Error::UnknownTopic(t) => Error::UnknownTopic(t.clone()),
-        Error::UnknownPartition { topic, partition } => Error::UnknownPartition {
-            topic: topic.clone(),
-            partition: *partition,
-        },
-        _ => Error::Closed,
-    }
+    e.duplicate()
 }

@@ -345,3 +345,27 @@ async fn pipelined_batches_survive_lost_responses_in_order_without_duplicates() 
     );
     broker.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_for_a_vanished_broker_fail_after_the_delivery_timeout() {
+    let broker = TestBroker::start(&[("gone", 1)]).await;
+    let mut config = broker.producer_config();
+    config.delivery_timeout = Duration::from_secs(1);
+    config.request_timeout = Duration::from_millis(500);
+    config.retry_backoff = Duration::from_millis(50);
+    let producer = Producer::new(config).unwrap();
+    producer
+        .send(ProducerRecord::new("gone", "before"))
+        .await
+        .unwrap();
+    broker.stop().await;
+    let started = std::time::Instant::now();
+    let result = producer.send(ProducerRecord::new("gone", "after")).await;
+    assert!(
+        matches!(result, Err(weir_client::Error::DeliveryTimeout(_))),
+        "{result:?}"
+    );
+    let waited = started.elapsed();
+    assert!(waited >= Duration::from_millis(900), "{waited:?}");
+    assert!(waited < Duration::from_secs(5), "{waited:?}");
+}

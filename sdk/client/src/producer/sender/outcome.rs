@@ -107,6 +107,13 @@ impl Sender {
             self.accumulator.retry(tp, id, now + backoff);
             return;
         }
+        let timed_out = Error::DeliveryTimeout(self.config.delivery_timeout);
+        // A retriable failure that ran out of time is reported as the timeout it is.
+        let error = if retriable && !in_time {
+            &timed_out
+        } else {
+            error
+        };
         tracing::warn!(%tp, error = %error, "batch failed");
         if self.accumulator.fail(tp, id, error) {
             self.sequence_lost();
