@@ -168,7 +168,10 @@ impl Consumer {
     }
 
     /// Rejoins when subscribed and not (or no longer) a member in good standing.
-    pub(crate) async fn maintain_group(&mut self) -> Result<()> {
+    /// A rejoin that fails retriably is retried until `deadline` (the caller's poll), then
+    /// reported; the next poll resumes it. A JoinGroup under way is not cut short: it waits
+    /// for the other members, so a poll may outlast its timeout while a rebalance completes.
+    pub(crate) async fn maintain_group(&mut self, deadline: Instant) -> Result<()> {
         let Some(group) = &self.group else {
             return Ok(());
         };
@@ -179,7 +182,7 @@ impl Consumer {
             self.check_metadata().await;
             return Ok(());
         }
-        self.rebalance().await
+        self.rebalance(deadline).await
     }
 
     /// As the leader, every `metadata_max_age`: rejoins when a subscribed topic's partition
@@ -242,9 +245,8 @@ impl Consumer {
         }
     }
 
-    async fn rebalance(&mut self) -> Result<()> {
+    async fn rebalance(&mut self, deadline: Instant) -> Result<()> {
         self.revoke_all().await;
-        let deadline = Instant::now() + self.config.max_poll_interval;
         let (assigned, snapshot) = loop {
             match self.join_and_sync().await {
                 Ok(done) => break done,
@@ -399,7 +401,7 @@ fn partition_counts(cluster: &Cluster, topics: Vec<String>) -> BTreeMap<String, 
 }
 
 /// Errors after which joining again may work.
-fn retry_join(error: &Error) -> bool {
+pub(crate) fn retry_join(error: &Error) -> bool {
     coordinator_moved(error)
         || matches!(
             error,

@@ -332,9 +332,20 @@ impl Consumer {
             return Err(e);
         }
         loop {
-            self.maintain_group().await?;
-            self.maybe_auto_commit();
-            self.resolve_positions().await?;
+            if let Err(e) = self.prepare(deadline).await {
+                // Retriable trouble (a coordinator or broker away) is retried until the
+                // deadline, as KafkaConsumer does; the rest is the caller's.
+                if !e.is_retriable() && !membership::retry_join(&e) {
+                    return Err(e);
+                }
+                tracing::debug!(error = %e, "poll: retrying");
+                let now = Instant::now();
+                if now >= deadline {
+                    return Ok(Records::new(self.drain()));
+                }
+                tokio::time::sleep(self.config.retry_backoff.min(deadline - now)).await;
+                continue;
+            }
             let records = self.drain();
             if !records.is_empty() {
                 self.send_fetches().await; // prefetch while the caller works
@@ -398,6 +409,13 @@ impl Consumer {
                 return Ok(Records::new(records));
             }
         }
+    }
+
+    /// Group membership, auto-commit and positions, before fetching.
+    async fn prepare(&mut self, deadline: Instant) -> Result<()> {
+        self.maintain_group(deadline).await?;
+        self.maybe_auto_commit();
+        self.resolve_positions().await
     }
 
     fn drain(&mut self) -> Vec<crate::record::ConsumerRecord> {

@@ -118,3 +118,40 @@ async fn offset_reset_policies() {
     assert_eq!(records[0].value.as_deref(), Some(&b"old"[..]));
     broker.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_ride_out_a_broker_restart() {
+    let mut broker = TestBroker::start(&[("restart", 2)]).await;
+    let producer = broker.producer();
+    for i in 0..10 {
+        drop(producer.send(ProducerRecord::new("restart", format!("{i}"))));
+    }
+    producer.flush().await.unwrap();
+    let mut consumer = broker.consumer("restart", 2).await;
+    assert_eq!(consume(&mut consumer, 10).await.len(), 10);
+
+    broker.restart(Duration::from_millis(500)).await;
+    // While it was down and after: no errors, just an empty poll.
+    let _ = consumer.poll(Duration::from_millis(300)).await.unwrap();
+    for i in 10..20 {
+        drop(producer.send(ProducerRecord::new("restart", format!("{i}"))));
+    }
+    producer.flush().await.unwrap();
+    let records = consume(&mut consumer, 10).await;
+    assert_eq!(records.len(), 10, "the consumer reconnected and resumed");
+    let mut values: Vec<i32> = records
+        .iter()
+        .map(|r| {
+            String::from_utf8_lossy(r.value.as_ref().unwrap())
+                .parse()
+                .unwrap()
+        })
+        .collect();
+    values.sort();
+    assert_eq!(
+        values,
+        (10..20).collect::<Vec<_>>(),
+        "nothing lost, nothing twice"
+    );
+    broker.stop().await;
+}

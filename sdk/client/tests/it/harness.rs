@@ -17,7 +17,8 @@ pub(crate) struct TestBroker {
     pub(crate) address: String,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
+    config: String,
 }
 
 impl TestBroker {
@@ -53,22 +54,48 @@ impl TestBroker {
                 "\n[topics.{name}]\npartitions = {partitions}\nflush = \"os\"\n"
             ));
         }
-        let source = weir_config::Source::new(dir.path().join("weir.toml"), text);
+        let mut broker = Self {
+            address,
+            stop: None,
+            task: None,
+            dir,
+            config: text,
+        };
+        broker.serve(listener);
+        broker
+    }
+
+    fn serve(&mut self, listener: TcpListener) {
+        let source =
+            weir_config::Source::new(self.dir.path().join("weir.toml"), self.config.clone());
         let broker = Broker::open(BrokerConfig::parse(&source).unwrap()).unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
+        self.stop = Some(stop);
+        self.task = Some(tokio::spawn(async move {
             // A test that failed drops its directory under a running broker: not our concern.
             let _ = broker
                 .serve_on(vec![listener], async {
                     let _ = stopped.await;
                 })
                 .await;
-        });
-        Self {
-            address,
-            stop: Some(stop),
-            task: Some(task),
-            _dir: dir,
+        }));
+    }
+
+    /// Stops the broker (cleanly: connections close), waits `down`, and starts it again on
+    /// the same address and data.
+    pub(crate) async fn restart(&mut self, down: Duration) {
+        self.shutdown().await;
+        tokio::time::sleep(down).await;
+        let listener = TcpListener::bind(&self.address).await.unwrap();
+        self.serve(listener);
+    }
+
+    async fn shutdown(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.unwrap();
         }
     }
 
@@ -97,12 +124,7 @@ impl TestBroker {
     }
 
     pub(crate) async fn stop(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(task) = self.task.take() {
-            task.await.unwrap();
-        }
+        self.shutdown().await;
     }
 }
 
