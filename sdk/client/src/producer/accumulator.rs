@@ -5,7 +5,7 @@
 //! partition is in flight any more, from the front, so a retry never overtakes and the
 //! broker sees sequences in order.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use bytes::Bytes;
 use tokio::time::{Duration, Instant};
@@ -65,7 +65,8 @@ pub(crate) struct Accumulator {
     config: AccumulatorConfig,
     topics: HashMap<String, TopicQueues>,
     /// Records accepted and not yet answered.
-    records: usize,
+    /// Records accepted and not yet answered, per flush epoch.
+    outstanding: BTreeMap<u64, usize>,
     next_id: u64,
 }
 
@@ -74,14 +75,14 @@ impl Accumulator {
         Self {
             config,
             topics: HashMap::new(),
-            records: 0,
+            outstanding: BTreeMap::new(),
             next_id: 0,
         }
     }
 
     /// Whether no record is waiting or in flight.
     pub(crate) fn is_empty(&self) -> bool {
-        self.records == 0
+        self.outstanding.is_empty()
     }
 
     /// Makes room for `partitions` partitions of `topic` (a topic never shrinks).
@@ -154,6 +155,7 @@ impl Accumulator {
         batch.deliveries.push(Delivery {
             done: pending.done,
             timestamp,
+            epoch: pending.epoch,
             _permit: pending.permit,
         });
         if batch.builder.size() >= batch_size
@@ -161,7 +163,7 @@ impl Accumulator {
         {
             queue.closed.push_back(full);
         }
-        self.records += 1;
+        *self.outstanding.entry(pending.epoch).or_default() += 1;
         queues.update_fill(index);
     }
 
@@ -343,7 +345,7 @@ impl Accumulator {
         let index = queue.closed.iter().position(|b| b.id == id)?;
         let batch = queue.closed.remove(index)?;
         queues.update_fill(p);
-        self.records -= batch.deliveries.len();
+        settle(&mut self.outstanding, &batch);
         Some(batch)
     }
 
@@ -379,10 +381,15 @@ impl Accumulator {
                 .encoded
                 .as_ref()
                 .is_some_and(|(_, s)| s.base_sequence >= 0);
-            self.records -= batch.deliveries.len();
+            settle(&mut self.outstanding, &batch);
             batch.complete(&tp, Err(&error));
         }
         stamped
+    }
+
+    /// The oldest flush epoch with a record not yet answered.
+    pub(crate) fn oldest_epoch(&self) -> Option<u64> {
+        self.outstanding.keys().next().copied()
     }
 
     /// After a producer id reset: every partition restarts at sequence 0 and batches not
@@ -394,6 +401,18 @@ impl Accumulator {
                 for batch in queue.closed.iter_mut().filter(|b| !b.in_flight) {
                     batch.encoded = None;
                 }
+            }
+        }
+    }
+}
+
+/// Takes a batch's records off the outstanding counts.
+fn settle(outstanding: &mut BTreeMap<u64, usize>, batch: &Batch) {
+    for delivery in &batch.deliveries {
+        if let Some(n) = outstanding.get_mut(&delivery.epoch) {
+            *n -= 1;
+            if *n == 0 {
+                outstanding.remove(&delivery.epoch);
             }
         }
     }

@@ -17,12 +17,15 @@ pub(crate) struct PendingRecord {
     pub(crate) permit: OwnedSemaphorePermit,
     pub(crate) done: oneshot::Sender<Result<RecordMetadata>>,
     pub(crate) created: Instant,
+    /// The flush epoch the record was accepted in (set by the sender).
+    pub(crate) epoch: u64,
 }
 
 #[derive(Debug)]
 pub(super) struct Delivery {
     pub(super) done: oneshot::Sender<Result<RecordMetadata>>,
     pub(super) timestamp: i64,
+    pub(super) epoch: u64,
     pub(super) _permit: OwnedSemaphorePermit,
 }
 

@@ -101,6 +101,7 @@ impl Producer {
                         permit,
                         done,
                         created,
+                        epoch: 0,
                     }))
                     .map_err(|_| Error::Closed),
                 Err(tokio::sync::TryAcquireError::Closed) => Err(Error::Closed),
@@ -125,6 +126,7 @@ impl Producer {
                         permit,
                         done,
                         created,
+                        epoch: 0,
                     }))
                     .map_err(|_| Error::Closed)?;
             }
@@ -133,7 +135,7 @@ impl Producer {
     }
 
     /// Sends every record accepted so far right away (ignoring `linger`) and waits until
-    /// each is answered.
+    /// each is answered. Records sent after the flush began do not hold it up.
     pub async fn flush(&self) -> Result<()> {
         let (done, wait) = oneshot::channel();
         self.commands

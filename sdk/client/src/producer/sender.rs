@@ -72,7 +72,10 @@ pub(crate) struct Sender {
     /// Per broker, the task that writes Produce requests in order.
     writers: HashMap<i32, mpsc::UnboundedSender<Queued>>,
     id: IdState,
-    flushes: Vec<oneshot::Sender<()>>,
+    /// Pending flushes, each with the epoch whose records it waits for.
+    flushes: Vec<(u64, oneshot::Sender<()>)>,
+    /// The flush epoch: bumped by every flush, stamped on every record accepted.
+    epoch: u64,
     closes: Vec<oneshot::Sender<()>>,
 }
 
@@ -117,6 +120,7 @@ impl Sender {
             in_flight: HashMap::new(),
             writers: HashMap::new(),
             flushes: Vec::new(),
+            epoch: 0,
             closes: Vec::new(),
         }
     }
@@ -155,18 +159,14 @@ impl Sender {
             self.request_metadata(now);
             self.request_producer_id(now);
             self.send_ready(now);
-            if self.idle() {
-                for flush in self.flushes.drain(..) {
-                    let _ = flush.send(());
+            self.complete_flushes();
+            if self.idle() && self.closing() && self.in_flight.values().all(|n| *n == 0) {
+                for close in self.closes.drain(..) {
+                    let _ = close.send(());
                 }
-                if self.closing() && self.in_flight.values().all(|n| *n == 0) {
-                    for close in self.closes.drain(..) {
-                        let _ = close.send(());
-                    }
-                    if !self.commands_open || self.commands.is_empty() {
-                        tracing::debug!("producer closed");
-                        return;
-                    }
+                if !self.commands_open || self.commands.is_empty() {
+                    tracing::debug!("producer closed");
+                    return;
                 }
             }
         }
@@ -190,13 +190,40 @@ impl Sender {
     fn on_command(&mut self, command: Command) {
         match command {
             Command::Send(pending) => self.place(pending),
-            Command::Flush(done) => self.flushes.push(done),
+            Command::Flush(done) => {
+                self.flushes.push((self.epoch, done));
+                self.epoch += 1;
+            }
             Command::Close(done) => self.closes.push(done),
         }
     }
 
     /// Puts a record in the accumulator, or behind the records waiting for its topic.
-    fn place(&mut self, pending: PendingRecord) {
+    /// Answers the flushes whose records (those accepted before them) are all answered.
+    fn complete_flushes(&mut self) {
+        if self.flushes.is_empty() {
+            return;
+        }
+        let waiting = self
+            .waiting
+            .values()
+            .filter_map(|q| q.front().map(|p| p.epoch))
+            .min();
+        let oldest = match (self.accumulator.oldest_epoch(), waiting) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let (done, pending): (Vec<_>, Vec<_>) = std::mem::take(&mut self.flushes)
+            .into_iter()
+            .partition(|(epoch, _)| oldest.is_none_or(|o| o > *epoch));
+        self.flushes = pending;
+        for (_, flush) in done {
+            let _ = flush.send(());
+        }
+    }
+
+    fn place(&mut self, mut pending: PendingRecord) {
+        pending.epoch = self.epoch;
         let topic = &pending.record.topic;
         if let Some(queue) = self.waiting.get_mut(topic) {
             queue.push_back(pending);

@@ -369,3 +369,33 @@ async fn records_for_a_vanished_broker_fail_after_the_delivery_timeout() {
     assert!(waited >= Duration::from_millis(900), "{waited:?}");
     assert!(waited < Duration::from_secs(5), "{waited:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flush_waits_for_earlier_records_only() {
+    let broker = TestBroker::start(&[("busy", 1)]).await;
+    let mut config = broker.producer_config();
+    config.linger = Duration::from_secs(30);
+    let producer = Producer::new(config).unwrap();
+    let before = producer.send(ProducerRecord::new("busy", "before"));
+    // Another task keeps sending for three seconds.
+    let busy = producer.clone();
+    let sender = tokio::spawn(async move {
+        let until = std::time::Instant::now() + Duration::from_secs(3);
+        while std::time::Instant::now() < until {
+            drop(busy.send(ProducerRecord::new("busy", "meanwhile")));
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let started = std::time::Instant::now();
+    producer.flush().await.unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "flush waited for later records: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(before.await.unwrap().offset, 0);
+    sender.await.unwrap();
+    producer.flush().await.unwrap();
+    broker.stop().await;
+}
