@@ -155,3 +155,32 @@ async fn clients_ride_out_a_broker_restart() {
     );
     broker.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paused_partitions_are_not_fetched_until_resumed() {
+    let broker = TestBroker::start(&[("pause", 2)]).await;
+    let producer = broker.producer();
+    for p in 0..2 {
+        producer
+            .send(ProducerRecord::new("pause", format!("{p}")).with_partition(p))
+            .await
+            .unwrap();
+    }
+    let mut consumer = broker.consumer("pause", 2).await;
+    let paused = TopicPartition::new("pause", 1);
+    consumer.pause(std::slice::from_ref(&paused)).unwrap();
+    let records = consume(&mut consumer, 1).await;
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].partition, 0);
+    assert!(
+        consumer
+            .poll(Duration::from_millis(300))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    consumer.resume(std::slice::from_ref(&paused)).unwrap();
+    let records = consume(&mut consumer, 1).await;
+    assert_eq!(records[0].partition, 1);
+    broker.stop().await;
+}

@@ -295,3 +295,37 @@ async fn the_leader_rebalances_when_a_subscribed_topic_appears() {
     let _ = member.stop().await;
     broker.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_member_hands_over_at_once() {
+    let broker = TestBroker::start(&[("leave", 2)]).await;
+    let config = || {
+        let mut config = group_config(&broker, "leave");
+        config.session_timeout = Duration::from_secs(30); // only LeaveGroup can be quick
+        config
+    };
+    let mut a = Consumer::new(config()).unwrap();
+    a.subscribe(["leave"]).unwrap();
+    let mut a = Member::start(a);
+    let mut b = Consumer::new(config()).unwrap();
+    b.subscribe(["leave"]).unwrap();
+    let mut b = Member::start(b);
+    wait_for(&mut [&mut a, &mut b], "the split", |m| {
+        m[0].assignment.len() == 1 && m[1].assignment.len() == 1
+    })
+    .await;
+    let (b, _) = b.stop().await;
+    let started = std::time::Instant::now();
+    b.close().await.unwrap();
+    wait_for(&mut [&mut a], "the hand-over", |m| {
+        m[0].assignment.len() == 2
+    })
+    .await;
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    let _ = a.stop().await;
+    broker.stop().await;
+}
