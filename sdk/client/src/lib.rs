@@ -1,9 +1,67 @@
 //! `weir-client`: the Rust client for any Kafka-protocol broker (weir's own, Apache Kafka,
-//! Redpanda).
+//! Redpanda). Connectors, plugins and the CLI all talk to brokers through it. Settings keep
+//! the Java client's names and defaults; `poll(Duration)` behaves as KafkaConsumer's.
 //!
-//! It will own the `Producer` (per-partition batching, acks, idempotence, compression and the
-//! `Partitioner` trait with murmur2, sticky, round-robin and overflow strategies) and the
-//! `Consumer` (`poll(Duration)`, group membership, commits, a push-style listener on top).
-//! Connectors, plugins and the CLI all talk to brokers through it.
+//! ```no_run
+//! use std::time::Duration;
+//! use weir_client::{Consumer, ConsumerConfig, Producer, ProducerConfig, ProducerRecord};
 //!
-//! Status: not built yet (issue "Rust client SDK and the weir command line").
+//! # async fn run() -> weir_client::Result<()> {
+//! let producer = Producer::new(ProducerConfig::new(["127.0.0.1:9092"]))?;
+//! let acked = producer
+//!     .send(ProducerRecord::new("orders", "{\"id\":1}").with_key("customer-7"))
+//!     .await?;
+//! println!("stored at {}-{}@{}", acked.topic, acked.partition, acked.offset);
+//!
+//! let mut consumer = Consumer::new(ConsumerConfig::new(["127.0.0.1:9092"]).with_group("billing"))?;
+//! consumer.subscribe(["orders"])?;
+//! loop {
+//!     let records = consumer.poll(Duration::from_millis(500)).await?;
+//!     for record in &records {
+//!         println!("{:?}", record.value);
+//!     }
+//!     consumer.commit_sync().await?;
+//! }
+//! # }
+//! ```
+//!
+//! | module | owns |
+//! |---|---|
+//! | `connection` | one TCP connection per broker: pipelining, ApiVersions, timeouts |
+//! | `cluster` | bootstrap, Metadata, leaders, connections with reconnect backoff |
+//! | [`murmur2`] | the Java client's key hash |
+//! | [`partitioner`] | the [`Partitioner`] trait; default (murmur2 + sticky), round-robin, overflow |
+//! | [`record`] | records, headers, topic-partitions |
+//! | `batch` | RecordBatch v2 encoding and decoding |
+//! | [`compression`] | gzip, snappy, lz4, zstd with fast settings |
+//! | [`producer`] | [`Producer`]: batching, acks, retries, idempotence, bounded memory |
+//! | [`consumer`] | [`Consumer`]: `poll`, seeks, groups, commits, rebalance listener, push style |
+//! | [`error`] | [`Error`] |
+
+mod batch;
+mod cluster;
+pub mod compression;
+mod connection;
+#[cfg(test)]
+mod connection_tests;
+pub mod consumer;
+pub mod error;
+pub mod murmur2;
+pub mod partitioner;
+pub mod producer;
+pub mod record;
+
+pub use compression::Compression;
+pub use consumer::{
+    AssignmentStrategy, Consumer, ConsumerConfig, ListenError, OffsetReset, RebalanceListener,
+    Records,
+};
+pub use error::{Error, Result};
+pub use partitioner::{
+    DefaultPartitioner, OverflowPartitioner, PartitionFill, Partitioner, PartitionerKind,
+    Partitions, RoundRobinPartitioner,
+};
+pub use producer::{Acks, Producer, ProducerConfig};
+pub use record::{
+    ConsumerRecord, Header, ProducerRecord, RecordMetadata, TimestampType, TopicPartition,
+};

@@ -1,0 +1,88 @@
+//! A partition's batch as the producer keeps it: the records' bytes, each record's answer
+//! channel and memory reservation, and the batch's sending state.
+
+use bytes::Bytes;
+use tokio::sync::{OwnedSemaphorePermit, oneshot};
+use tokio::time::Instant;
+
+use crate::batch::encode::{BatchBuilder, ProducerStamp};
+use crate::error::{Error, Result};
+use crate::record::{ProducerRecord, RecordMetadata, TopicPartition};
+
+/// A record handed to `send`, with its memory reservation and its answer channel.
+#[derive(Debug)]
+pub(crate) struct PendingRecord {
+    pub(crate) record: ProducerRecord,
+    pub(crate) size: usize,
+    pub(crate) permit: OwnedSemaphorePermit,
+    pub(crate) done: oneshot::Sender<Result<RecordMetadata>>,
+    pub(crate) created: Instant,
+    /// The flush epoch the record was accepted in (set by the sender).
+    pub(crate) epoch: u64,
+}
+
+#[derive(Debug)]
+pub(super) struct Delivery {
+    pub(super) done: oneshot::Sender<Result<RecordMetadata>>,
+    pub(super) timestamp: i64,
+    pub(super) epoch: u64,
+    pub(super) _permit: OwnedSemaphorePermit,
+}
+
+/// One partition's batch.
+#[derive(Debug)]
+pub(crate) struct Batch {
+    pub(super) id: u64,
+    pub(super) builder: BatchBuilder,
+    pub(super) deliveries: Vec<Delivery>,
+    pub(super) created: Instant,
+    /// The encoded bytes and the stamp they carry, once first sent.
+    pub(super) encoded: Option<(Bytes, ProducerStamp)>,
+    pub(super) attempts: u32,
+    pub(super) retry_at: Option<Instant>,
+    pub(super) in_flight: bool,
+}
+
+impl Batch {
+    pub(super) fn new(id: u64, created: Instant) -> Self {
+        Self {
+            id,
+            builder: BatchBuilder::default(),
+            deliveries: Vec::new(),
+            created,
+            encoded: None,
+            attempts: 0,
+            retry_at: None,
+            in_flight: false,
+        }
+    }
+
+    /// Answers every record of the batch.
+    pub(super) fn complete(self, tp: &TopicPartition, outcome: Result<(i64, i64), &Error>) {
+        for (i, delivery) in self.deliveries.into_iter().enumerate() {
+            let result = match &outcome {
+                Ok((base_offset, append_time)) => Ok(RecordMetadata {
+                    topic: tp.topic.clone(),
+                    partition: tp.partition,
+                    offset: if *base_offset < 0 {
+                        -1
+                    } else {
+                        base_offset + i as i64
+                    },
+                    timestamp: if *append_time >= 0 {
+                        *append_time
+                    } else {
+                        delivery.timestamp
+                    },
+                }),
+                Err(e) => Err(clone_error(e)),
+            };
+            let _ = delivery.done.send(result);
+        }
+    }
+}
+
+/// A copy of a batch failure for each of its records.
+fn clone_error(e: &Error) -> Error {
+    e.duplicate()
+}

@@ -1,0 +1,11 @@
+//! weir-client against a real weir broker running in-process on a free port.
+
+mod compression;
+mod consume;
+mod groups;
+mod harness;
+mod interop;
+mod produce;
+mod proxy;
+mod push;
+mod throughput;
