@@ -8,4 +8,3 @@ mod interop;
 mod produce;
 mod proxy;
 mod push;
-mod throughput;
