@@ -205,7 +205,13 @@ impl Tansu {
         let addr = format!("127.0.0.1:{}", support::free_port());
         let url = format!("tcp://{addr}");
         let child = Command::new(binary)
-            .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
+            .args([
+                "broker",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+                &url,
+            ])
             .args(["--storage-engine", "memory://tansu/", "--silent"])
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
@@ -216,7 +222,11 @@ impl Tansu {
             assert!(Instant::now() < deadline, "tansu did not listen on {addr}");
             std::thread::sleep(Duration::from_millis(20));
         }
-        Tansu { child, addr, version }
+        Tansu {
+            child,
+            addr,
+            version,
+        }
     }
 }
 
@@ -247,7 +257,10 @@ fn throughput_phase(broker: &Broker, scale: u64, dd: f64) {
     println!("| record | partitions | weir | tansu | weir / tansu |");
     println!("|---|---|---|---|---|");
     for (((size, _, partitions), w), t) in THROUGHPUT_RUNS.iter().zip(weir).zip(theirs) {
-        println!("| {size} B | {partitions} | {w:.0} | {t:.0} | {:.2}x |", w / t);
+        println!(
+            "| {size} B | {partitions} | {w:.0} | {t:.0} | {:.2}x |",
+            w / t
+        );
     }
 }
 
