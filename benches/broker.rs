@@ -6,7 +6,8 @@
 //!
 //! MB is 10^6 bytes, counting record values only. `WEIR_BENCH_QUICK=1` runs a tenth of the
 //! volume, for trying the bench out; `WEIR_BENCH_ONLY=throughput,backlog,latency` picks
-//! parts.
+//! parts. `WEIR_BENCH_TANSU=/path/to/tansu` also runs the producer throughput against Tansu
+//! (in-memory storage, its own loopback port) in the same run and prints the two side by side.
 
 #![allow(clippy::unwrap_used, missing_docs)]
 
@@ -156,24 +157,110 @@ fn assign_from_start(consumer: &BaseConsumer<Counter>, topic: &str, partitions: 
     consumer.assign(&list).unwrap();
 }
 
-fn throughput(broker: &Broker, scale: u64, dd: f64) {
-    println!("\n## producer throughput (acks=1, linger.ms=5, batches up to 1 MB / 10000 records)");
+/// The record sizes, record counts and partition counts of the throughput runs.
+const THROUGHPUT_RUNS: [(usize, u64, i32); 4] = [
+    (100, 3_000_000, 1),
+    (100, 3_000_000, 8),
+    (1024, 1_000_000, 1),
+    (1024, 1_000_000, 8),
+];
+
+/// Producer throughput against the broker at `addr`, one run per `THROUGHPUT_RUNS` entry:
+/// records a second for each.
+fn throughput(addr: &str, scale: u64, dd: f64) -> Vec<f64> {
     println!("| record | partitions | records | msgs/s | MB/s | of dd |");
     println!("|---|---|---|---|---|---|");
-    for (size, count) in [(100usize, 3_000_000u64), (1024, 1_000_000)] {
-        for partitions in [1, 8] {
-            let topic = format!("produce-{size}-{partitions}");
-            create_topic(&broker.addr(), &topic, partitions);
-            let producer = producer(&broker.addr(), "5");
-            let count = count / scale;
-            let seconds = produce(&producer, &topic, partitions, count, size);
-            let mb_s = (count * size as u64) as f64 / MB / seconds;
-            println!(
-                "| {size} B | {partitions} | {count} | {:.0} | {mb_s:.1} | {:.0}% |",
-                count as f64 / seconds,
-                100.0 * mb_s / dd
-            );
+    let mut rates = Vec::new();
+    for (size, count, partitions) in THROUGHPUT_RUNS {
+        let topic = format!("produce-{size}-{partitions}");
+        create_topic(addr, &topic, partitions);
+        let producer = producer(addr, "5");
+        let count = count / scale;
+        let seconds = produce(&producer, &topic, partitions, count, size);
+        let mb_s = (count * size as u64) as f64 / MB / seconds;
+        println!(
+            "| {size} B | {partitions} | {count} | {:.0} | {mb_s:.1} | {:.0}% |",
+            count as f64 / seconds,
+            100.0 * mb_s / dd
+        );
+        rates.push(count as f64 / seconds);
+    }
+    rates
+}
+
+/// Tansu (`WEIR_BENCH_TANSU=/path/to/tansu`) with its in-memory storage on a loopback port.
+struct Tansu {
+    child: std::process::Child,
+    addr: String,
+    version: String,
+}
+
+impl Tansu {
+    fn start(binary: &std::ffi::OsStr) -> Self {
+        let version = Command::new(binary)
+            .arg("--version")
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+            .expect("running tansu --version");
+        let addr = format!("127.0.0.1:{}", support::free_port());
+        let url = format!("tcp://{addr}");
+        let child = Command::new(binary)
+            .args([
+                "broker",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+                &url,
+            ])
+            .args(["--storage-engine", "memory://tansu/", "--silent"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("starting tansu");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(&addr).is_err() {
+            assert!(Instant::now() < deadline, "tansu did not listen on {addr}");
+            std::thread::sleep(Duration::from_millis(20));
         }
+        Tansu {
+            child,
+            addr,
+            version,
+        }
+    }
+}
+
+impl Drop for Tansu {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn throughput_phase(broker: &Broker, scale: u64, dd: f64) {
+    println!("\n## producer throughput (acks=1, linger.ms=5, batches up to 1 MB / 10000 records)");
+    let weir = throughput(&broker.addr(), scale, dd);
+    let Some(binary) = std::env::var_os("WEIR_BENCH_TANSU") else {
+        return;
+    };
+    let tansu = Tansu::start(&binary);
+    println!(
+        "\n## the same against {} (`tansu broker --storage-engine memory://tansu/`, in memory)",
+        tansu.version
+    );
+    let theirs = throughput(&tansu.addr, scale, dd);
+    let rss = support::peak_rss_kib(tansu.child.id()).unwrap_or(0);
+    println!("tansu peak RSS: {:.1} MiB (VmHWM)", rss as f64 / 1024.0);
+    let version = tansu.version.clone();
+    drop(tansu);
+    println!("\n## weir (fsync to disk) vs {version} (in memory), msgs/s, same run");
+    println!("| record | partitions | weir | tansu | weir / tansu |");
+    println!("|---|---|---|---|---|");
+    for (((size, _, partitions), w), t) in THROUGHPUT_RUNS.iter().zip(weir).zip(theirs) {
+        println!(
+            "| {size} B | {partitions} | {w:.0} | {t:.0} | {:.2}x |",
+            w / t
+        );
     }
 }
 
@@ -363,7 +450,7 @@ fn main() {
     let only = std::env::var("WEIR_BENCH_ONLY").unwrap_or_default();
     let run = |phase: &str| only.is_empty() || only.split(',').any(|p| p == phase);
     if run("throughput") {
-        throughput(&fsync, scale, dd_before);
+        throughput_phase(&fsync, scale, dd_before);
     }
     if run("backlog") {
         backlog(&fsync, scale);
