@@ -21,6 +21,22 @@ use crate::dispatch::{self, Reply};
 /// than this waits (backpressure) rather than growing the broker's memory.
 const MAX_IN_FLIGHT: usize = 64;
 
+/// A reply in the connection's write queue.
+enum Queued {
+    Ready(BytesMut),
+    Running(AbortOnDrop),
+}
+
+/// A running reply task that is cancelled if its reply will never be written (the client
+/// went away), so a long-poll fetch does not outlive its connection.
+struct AbortOnDrop(tokio::task::JoinHandle<BytesMut>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// Accepts connections until `stopped` turns true.
 pub(crate) async fn accept(
     listener: TcpListener,
@@ -59,13 +75,15 @@ async fn serve_connection(
     mut stopped: watch::Receiver<bool>,
 ) -> Result<(), String> {
     let (mut reader, mut writer) = stream.into_split();
-    let (queue, mut replies) = mpsc::channel::<Reply>(MAX_IN_FLIGHT);
+    let (queue, mut replies) = mpsc::channel::<Queued>(MAX_IN_FLIGHT);
     let writing = tokio::spawn(async move {
         while let Some(reply) = replies.recv().await {
             let bytes = match reply {
-                Reply::Ready(bytes) => bytes,
-                Reply::Later(pending) => pending.await,
-                Reply::None => continue,
+                Queued::Ready(bytes) => bytes,
+                Queued::Running(mut task) => match (&mut task.0).await {
+                    Ok(bytes) => bytes,
+                    Err(_) => BytesMut::new(), // the handler panicked: close the connection
+                },
             };
             // An empty frame is a response that could not be encoded: close the connection.
             if bytes.is_empty() || writer.write_all(&bytes).await.is_err() {
@@ -102,7 +120,15 @@ async fn serve_connection(
         }
         match dispatch::dispatch(&broker, client_host, frame.freeze()).await {
             Ok(reply) => {
-                if queue.send(reply).await.is_err() {
+                let queued = match reply {
+                    Reply::None => continue,
+                    Reply::Ready(bytes) => Queued::Ready(bytes),
+                    // Started now, not when the writer reaches it: replies still go out in
+                    // request order, but a produce's fsync wait or a fetch's long poll runs
+                    // alongside the ones before it instead of after them.
+                    Reply::Later(pending) => Queued::Running(AbortOnDrop(tokio::spawn(pending))),
+                };
+                if queue.send(queued).await.is_err() {
                     break Ok(());
                 }
             }
