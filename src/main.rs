@@ -1,9 +1,14 @@
-//! The `weir` command line: `weir broker` runs a Kafka-protocol broker; `weir config check`
-//! validates a config file. The client commands (`topic`, `produce`, `consume`, `group`) and
-//! `weir run` arrive with their issues.
+//! The `weir` command line: `weir broker` runs a Kafka-protocol broker, `weir produce` and
+//! `weir consume` move records through any Kafka-protocol cluster with `weir-client`, and
+//! `weir config check` validates a config file. `topic`, `group`, `bench` and `weir run`
+//! arrive with their issues.
+
+mod consume;
+mod produce;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
@@ -28,6 +33,44 @@ enum Command {
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
+    /// Sends standard input to a topic, one record per line.
+    Produce {
+        /// The topic.
+        topic: String,
+        /// A broker to learn the cluster from.
+        #[arg(long, default_value = "127.0.0.1:9092")]
+        bootstrap: String,
+        /// Split each line into key and value at the first occurrence of this.
+        #[arg(long)]
+        key_separator: Option<String>,
+        /// 0, 1 or all.
+        #[arg(long, default_value = "all")]
+        acks: String,
+    },
+    /// Prints a topic's records as they arrive.
+    Consume {
+        /// The topic.
+        topic: String,
+        /// A broker to learn the cluster from.
+        #[arg(long, default_value = "127.0.0.1:9092")]
+        bootstrap: String,
+        /// Consume as a member of this group (committing offsets); otherwise read every
+        /// partition directly.
+        #[arg(long)]
+        group: Option<String>,
+        /// Start at the oldest record instead of only new ones.
+        #[arg(long)]
+        from_beginning: bool,
+        /// Stop after this many records.
+        #[arg(long)]
+        max_messages: Option<u64>,
+        /// Stop once nothing has arrived for this many milliseconds.
+        #[arg(long)]
+        exit_when_idle_ms: Option<u64>,
+        /// value, key=value or json (with topic, partition, offset and timestamp).
+        #[arg(long, default_value = "value")]
+        format: String,
+    },
     /// Configuration files.
     Config {
         #[command(subcommand)]
@@ -45,16 +88,54 @@ enum ConfigAction {
 }
 
 fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // The broker narrates at info; client commands keep stderr for problems.
+    let default_level = match cli.command {
+        Command::Broker { .. } => "info",
+        _ => "warn",
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| default_level.into()),
         )
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    let cli = Cli::parse();
     let result = match cli.command {
         Command::Broker { config } => run_broker(config),
+        Command::Produce {
+            topic,
+            bootstrap,
+            key_separator,
+            acks,
+        } => client_runtime().and_then(|rt| {
+            rt.block_on(produce::run(produce::ProduceArgs {
+                bootstrap,
+                topic,
+                key_separator,
+                acks,
+            }))
+        }),
+        Command::Consume {
+            topic,
+            bootstrap,
+            group,
+            from_beginning,
+            max_messages,
+            exit_when_idle_ms,
+            format,
+        } => client_runtime().and_then(|rt| {
+            rt.block_on(consume::run(consume::ConsumeArgs {
+                bootstrap,
+                topic,
+                group,
+                from_beginning,
+                max_messages,
+                exit_when_idle: exit_when_idle_ms.map(Duration::from_millis),
+                format,
+            }))
+        }),
         Command::Config {
             action: ConfigAction::Check { file },
         } => check_config(file),
@@ -66,6 +147,14 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn client_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
 }
 
 fn load_config(file: Option<PathBuf>) -> anyhow::Result<BrokerConfig> {
