@@ -56,6 +56,9 @@ enum BenchAction {
         /// none, gzip, snappy, lz4 or zstd.
         #[arg(long, default_value = "none")]
         compression: String,
+        /// Produce requests in flight per broker connection.
+        #[arg(long, default_value_t = 5)]
+        max_in_flight: usize,
     },
     /// Reads records from the start of the topic (producing them first if it has fewer):
     /// msg/s and MB/s.
@@ -74,6 +77,7 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
             linger_ms,
             batch_size,
             compression,
+            max_in_flight,
         } => {
             let mut config = ProducerConfig::new([args.cluster.bootstrap.clone()]);
             config.acks = parse_acks(&acks)?;
@@ -83,10 +87,11 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
             config.compression = weir_client::Compression::parse(&compression)
                 .with_context(|| format!("--compression: unknown codec {compression:?}"))?;
             config.request_timeout = args.cluster.timeout;
+            config.max_in_flight_requests_per_connection = max_in_flight;
             let partitions = ensure_topic(&args.cluster, &workload).await?;
             let result = bench::produce(config, &produce_workload(&workload)).await?;
             println!(
-                "produce {} B x {} to {} ({partitions} partitions), acks={acks}, linger {linger_ms} ms, batch {batch_size} B: {result}",
+                "produce {} B x {} to {} ({partitions} partitions), acks={acks}, linger {linger_ms} ms, batch {batch_size} B, {max_in_flight} in flight: {result}",
                 workload.record_size, workload.records, workload.topic
             );
         }

@@ -45,6 +45,9 @@ pub(crate) async fn run(args: GroupArgs) -> anyhow::Result<()> {
                 .next()
                 .ok_or_else(|| anyhow::anyhow!("the broker did not describe group {group:?}"))?;
             let lag = admin.group_lag(&group).await?;
+            if description.state == "Dead" && lag.is_empty() {
+                anyhow::bail!("group {group:?} does not exist");
+            }
             println!(
                 "group {}  state {}  protocol {}  members {}",
                 description.group_id,

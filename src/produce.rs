@@ -85,6 +85,9 @@ pub(crate) async fn run(args: ProduceArgs) -> anyhow::Result<()> {
         config.enable_idempotence = false; // idempotence needs acks=all
     }
     config.request_timeout = args.cluster.timeout;
+    // A cluster that goes away mid-stream fails the command in about two request timeouts,
+    // not the Java default of two minutes.
+    config.delivery_timeout = config.request_timeout * 2 + config.linger;
     let (input, length): (Box<dyn Read>, Option<u64>) = match &args.file {
         Some(path) => {
             let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;

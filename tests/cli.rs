@@ -406,6 +406,11 @@ fn group_describe_shows_lag_falling_to_zero() {
     assert_eq!(total_lag(&addr, &group), 30);
     let out = ok(&["group", "list", "--bootstrap", &addr]);
     assert!(out.lines().any(|l| l.starts_with(&group)), "{out}");
+    let line = fails_in_one_line(
+        &["group", "describe", "no-such-group", "--bootstrap", &addr],
+        "",
+    );
+    assert!(line.contains("does not exist"), "{line}");
 
     assert_eq!(consume_all().lines().count(), 30);
     assert_eq!(total_lag(&addr, &group), 0);
