@@ -1,22 +1,70 @@
-//! `weir consume TOPIC`: prints records as they arrive, from a group (`--group`) or from every
-//! partition directly; stops after `--max-messages` or, with `--exit-when-idle`, once nothing
-//! has arrived for that long.
+//! `weir consume TOPIC`: prints records as they arrive, from a group (`--group`) or directly
+//! from every partition or one (`--partition`, from `--offset`); stops after
+//! `--max-messages` or, with `--exit-when-idle-ms`, once nothing has arrived for that long.
 
 use std::io::Write;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use weir_client::{Consumer, ConsumerConfig, ConsumerRecord, OffsetReset};
+use clap::Args;
+use weir_client::{Consumer, ConsumerConfig, ConsumerRecord, OffsetReset, TopicPartition};
 
-/// What `weir consume` was asked to do.
+use crate::cluster_args::ClusterArgs;
+
+/// `weir consume`.
+#[derive(Args)]
 pub(crate) struct ConsumeArgs {
-    pub(crate) bootstrap: String,
-    pub(crate) topic: String,
-    pub(crate) group: Option<String>,
-    pub(crate) from_beginning: bool,
-    pub(crate) max_messages: Option<u64>,
-    pub(crate) exit_when_idle: Option<Duration>,
-    pub(crate) format: String,
+    /// The topic.
+    topic: String,
+    /// Consume as a member of this group (committing offsets); otherwise read partitions
+    /// directly.
+    #[arg(long)]
+    group: Option<String>,
+    /// Start at the oldest record instead of only new ones.
+    #[arg(long)]
+    from_beginning: bool,
+    /// Read only this partition (without a group).
+    #[arg(long)]
+    partition: Option<i32>,
+    /// Where to start without a group: an offset, earliest or latest.
+    #[arg(long, value_parser = parse_start)]
+    offset: Option<Start>,
+    /// Stop after this many records.
+    #[arg(long)]
+    max_messages: Option<u64>,
+    /// Stop once nothing has arrived for this many milliseconds.
+    #[arg(long = "exit-when-idle-ms", value_parser = parse_millis)]
+    exit_when_idle: Option<Duration>,
+    /// value, key=value or json (with topic, partition, offset and timestamp).
+    #[arg(long, default_value = "value")]
+    format: String,
+    #[command(flatten)]
+    cluster: ClusterArgs,
+}
+
+/// Where a consumer without a group starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Start {
+    Earliest,
+    Latest,
+    At(i64),
+}
+
+fn parse_start(text: &str) -> Result<Start, String> {
+    match text {
+        "earliest" | "beginning" => Ok(Start::Earliest),
+        "latest" | "end" => Ok(Start::Latest),
+        n => match n.parse::<i64>() {
+            Ok(n) if n >= 0 => Ok(Start::At(n)),
+            _ => Err(format!("{n:?} is not an offset, earliest or latest")),
+        },
+    }
+}
+
+fn parse_millis(text: &str) -> Result<Duration, String> {
+    text.parse::<u64>()
+        .map(Duration::from_millis)
+        .map_err(|_| format!("{text:?} is not a number of milliseconds"))
 }
 
 pub(crate) async fn run(args: ConsumeArgs) -> anyhow::Result<()> {
@@ -26,7 +74,12 @@ pub(crate) async fn run(args: ConsumeArgs) -> anyhow::Result<()> {
             args.format
         );
     }
-    let mut config = ConsumerConfig::new([args.bootstrap.clone()]);
+    if args.group.is_some() && (args.partition.is_some() || args.offset.is_some()) {
+        anyhow::bail!("--partition and --offset read without a group: drop --group");
+    }
+    args.cluster.check_reachable().await?;
+    let mut config = ConsumerConfig::new([args.cluster.bootstrap.clone()]);
+    config.request_timeout = args.cluster.timeout;
     config.group_id = args.group.clone();
     config.auto_offset_reset = if args.from_beginning {
         OffsetReset::Earliest
@@ -37,15 +90,33 @@ pub(crate) async fn run(args: ConsumeArgs) -> anyhow::Result<()> {
     if args.group.is_some() {
         consumer.subscribe([args.topic.clone()])?;
     } else {
-        let partitions = consumer
+        let mut partitions = consumer
             .partitions_for(&args.topic)
             .await
             .context("looking up the topic")?;
+        if let Some(partition) = args.partition {
+            let count = partitions.len();
+            anyhow::ensure!(
+                partition >= 0 && (partition as usize) < count,
+                "topic {} has {count} partitions: there is no partition {partition}",
+                args.topic
+            );
+            partitions = vec![TopicPartition::new(args.topic.clone(), partition)];
+        }
         consumer.assign(partitions.clone());
-        if args.from_beginning {
-            consumer.seek_to_beginning(&partitions)?;
+        let start = args.offset.unwrap_or(if args.from_beginning {
+            Start::Earliest
         } else {
-            consumer.seek_to_end(&partitions)?;
+            Start::Latest
+        });
+        match start {
+            Start::Earliest => consumer.seek_to_beginning(&partitions)?,
+            Start::Latest => consumer.seek_to_end(&partitions)?,
+            Start::At(offset) => {
+                for tp in &partitions {
+                    consumer.seek(tp, offset)?;
+                }
+            }
         }
     }
     let stdout = std::io::stdout();

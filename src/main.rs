@@ -1,14 +1,20 @@
-//! The `weir` command line: `weir broker` runs a Kafka-protocol broker, `weir produce` and
-//! `weir consume` move records through any Kafka-protocol cluster with `weir-client`, and
-//! `weir config check` validates a config file. `topic`, `group`, `bench` and `weir run`
-//! arrive with their issues.
+//! The `weir` command line: `weir broker` runs a Kafka-protocol broker; `weir produce`,
+//! `weir consume`, `weir topic`, `weir group` and `weir bench` work any Kafka-protocol
+//! cluster with `weir-client`, each in its own module; `weir config check` validates a
+//! config file.
 
+mod bench;
+mod cluster_args;
 mod consume;
+mod group;
+mod partitioner;
 mod produce;
+mod table;
+mod topic;
+mod usage_error;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
@@ -33,44 +39,16 @@ enum Command {
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
-    /// Sends standard input to a topic, one record per line.
-    Produce {
-        /// The topic.
-        topic: String,
-        /// A broker to learn the cluster from.
-        #[arg(long, default_value = "127.0.0.1:9092")]
-        bootstrap: String,
-        /// Split each line into key and value at the first occurrence of this.
-        #[arg(long)]
-        key_separator: Option<String>,
-        /// 0, 1 or all.
-        #[arg(long, default_value = "all")]
-        acks: String,
-    },
+    /// Sends records to a topic: standard input or a file, one per line or delimiter.
+    Produce(produce::ProduceArgs),
     /// Prints a topic's records as they arrive.
-    Consume {
-        /// The topic.
-        topic: String,
-        /// A broker to learn the cluster from.
-        #[arg(long, default_value = "127.0.0.1:9092")]
-        bootstrap: String,
-        /// Consume as a member of this group (committing offsets); otherwise read every
-        /// partition directly.
-        #[arg(long)]
-        group: Option<String>,
-        /// Start at the oldest record instead of only new ones.
-        #[arg(long)]
-        from_beginning: bool,
-        /// Stop after this many records.
-        #[arg(long)]
-        max_messages: Option<u64>,
-        /// Stop once nothing has arrived for this many milliseconds.
-        #[arg(long)]
-        exit_when_idle_ms: Option<u64>,
-        /// value, key=value or json (with topic, partition, offset and timestamp).
-        #[arg(long, default_value = "value")]
-        format: String,
-    },
+    Consume(consume::ConsumeArgs),
+    /// Creates, lists, describes, deletes and alters topics.
+    Topic(topic::TopicArgs),
+    /// Lists consumer groups and shows their members, offsets and lag.
+    Group(group::GroupArgs),
+    /// Measures producer or consumer throughput and latency against a cluster.
+    Bench(bench::BenchArgs),
     /// Configuration files.
     Config {
         #[command(subcommand)]
@@ -88,7 +66,10 @@ enum ConfigAction {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error::report(e),
+    };
     // The broker narrates at info; client commands keep stderr for problems.
     let default_level = match cli.command {
         Command::Broker { .. } => "info",
@@ -104,38 +85,11 @@ fn main() -> ExitCode {
         .init();
     let result = match cli.command {
         Command::Broker { config } => run_broker(config),
-        Command::Produce {
-            topic,
-            bootstrap,
-            key_separator,
-            acks,
-        } => client_runtime().and_then(|rt| {
-            rt.block_on(produce::run(produce::ProduceArgs {
-                bootstrap,
-                topic,
-                key_separator,
-                acks,
-            }))
-        }),
-        Command::Consume {
-            topic,
-            bootstrap,
-            group,
-            from_beginning,
-            max_messages,
-            exit_when_idle_ms,
-            format,
-        } => client_runtime().and_then(|rt| {
-            rt.block_on(consume::run(consume::ConsumeArgs {
-                bootstrap,
-                topic,
-                group,
-                from_beginning,
-                max_messages,
-                exit_when_idle: exit_when_idle_ms.map(Duration::from_millis),
-                format,
-            }))
-        }),
+        Command::Produce(args) => in_runtime(produce::run(args)),
+        Command::Consume(args) => in_runtime(consume::run(args)),
+        Command::Topic(args) => in_runtime(topic::run(args)),
+        Command::Group(args) => in_runtime(group::run(args)),
+        Command::Bench(args) => in_runtime(bench::run(args)),
         Command::Config {
             action: ConfigAction::Check { file },
         } => check_config(file),
@@ -155,6 +109,10 @@ fn client_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .enable_all()
         .build()
         .context("starting the async runtime")
+}
+
+fn in_runtime(work: impl std::future::Future<Output = anyhow::Result<()>>) -> anyhow::Result<()> {
+    client_runtime()?.block_on(work)
 }
 
 fn load_config(file: Option<PathBuf>) -> anyhow::Result<BrokerConfig> {

@@ -124,7 +124,7 @@ impl Cluster {
         match address {
             Some(address) => self.connect(&address).await,
             None => Err(Error::NoBrokerReachable {
-                tried: format!("unknown node {node}"),
+                tried: format!("node {node} is not in the cluster metadata"),
             }),
         }
     }
@@ -151,13 +151,18 @@ impl Cluster {
                 return Ok(Arc::clone(connection));
             }
         }
+        let mut failures = Vec::new();
         for address in &candidates {
-            if let Ok(connection) = self.connect(address).await {
-                return Ok(connection);
+            match self.connect(address).await {
+                Ok(connection) => return Ok(connection),
+                Err(Error::Connect { address, source }) => {
+                    failures.push(format!("{address} ({source})"))
+                }
+                Err(e) => failures.push(format!("{address} ({e})")),
             }
         }
         Err(Error::NoBrokerReachable {
-            tried: candidates.join(", "),
+            tried: failures.join("; "),
         })
     }
 

@@ -24,9 +24,9 @@ pub enum Error {
         source: std::io::Error,
     },
     /// No bootstrap server or known broker could be reached.
-    #[error("no broker reachable (tried {tried})")]
+    #[error("no broker reachable: {tried}")]
     NoBrokerReachable {
-        /// The addresses tried, comma separated.
+        /// The addresses tried, each with why it failed, separated by `; `.
         tried: String,
     },
     /// The connection to a broker closed (or failed) before a response arrived.

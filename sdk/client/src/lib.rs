@@ -37,10 +37,12 @@
 //! | [`producer`] | [`Producer`]: batching, acks, retries, idempotence, bounded memory |
 //! | [`consumer`] | [`Consumer`]: `poll`, seeks, groups, commits, rebalance listener, push style |
 //! | [`admin`] | [`Admin`]: topics, configs, partitions, groups, offsets and lag |
+//! | [`bench`] | the produce and consume workloads `weir bench` measures |
 //! | [`error`] | [`Error`] |
 
 pub mod admin;
 mod batch;
+pub mod bench;
 mod cluster;
 pub mod compression;
 mod connection;

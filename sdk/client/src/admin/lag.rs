@@ -23,6 +23,25 @@ pub struct PartitionLag {
 }
 
 impl Admin {
+    /// The log end of each of `partitions`: the offset the next record will get.
+    pub async fn end_offsets(
+        &self,
+        partitions: &[TopicPartition],
+    ) -> Result<BTreeMap<TopicPartition, i64>, AdminError> {
+        if partitions.is_empty() {
+            return Ok(BTreeMap::new());
+        }
+        let ends = list_offsets(
+            &self.cluster,
+            partitions,
+            LATEST,
+            self.config.request_timeout,
+            self.config.retry_backoff,
+        )
+        .await?;
+        Ok(ends.into_iter().collect())
+    }
+
     /// `group`'s lag in every partition it committed to or has assigned, sorted.
     pub async fn group_lag(&self, group: &str) -> Result<Vec<PartitionLag>, AdminError> {
         let committed = self.list_group_offsets(group).await?;
@@ -40,18 +59,7 @@ impl Admin {
             }
         }
         let partitions: Vec<TopicPartition> = owner.keys().cloned().collect();
-        let ends = if partitions.is_empty() {
-            Default::default()
-        } else {
-            list_offsets(
-                &self.cluster,
-                &partitions,
-                LATEST,
-                self.config.request_timeout,
-                self.config.retry_backoff,
-            )
-            .await?
-        };
+        let ends = self.end_offsets(&partitions).await?;
         Ok(owner
             .into_iter()
             .map(|(tp, member)| {
