@@ -3,11 +3,11 @@
 //! (throughput and send-to-acknowledgement latency), and a consumer reading a backlog from
 //! the log start (throughput). Sizes count record values only; MB is 10^6 bytes.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures::FutureExt;
-use futures::stream::{FuturesUnordered, StreamExt};
+use parking_lot::Mutex;
 use tokio::time::Instant;
 
 use crate::error::Result;
@@ -115,44 +115,59 @@ impl std::fmt::Display for Throughput {
     }
 }
 
-/// Sends `workload.records` records with a producer made from `config`, keeping at most
-/// half its buffer memory unacknowledged, and times each from `send` to acknowledgement.
+/// Sends `workload.records` records with a producer made from `config` (its buffer memory
+/// bounds what is unacknowledged), and times each from `send_with` to its callback.
 pub async fn produce(config: ProducerConfig, workload: &ProduceWorkload) -> Result<Throughput> {
-    let window = (config.buffer_memory / 2 / (workload.record_size + 64)).max(1);
     let producer = Producer::new(config)?;
     let value = Bytes::from(vec![b'x'; workload.record_size]);
     // Connect and learn the topic before the clock starts.
     producer
         .send(ProducerRecord::new(workload.topic.clone(), value.clone()))
         .await?;
-    let mut latencies: Vec<u32> = Vec::with_capacity(workload.records as usize);
-    let mut in_flight = FuturesUnordered::new();
+    // Outcomes come back through callbacks, as librdkafka's delivery reports do: no
+    // per-record future to keep. Buffer memory bounds what is outstanding.
+    let outcomes = Arc::new(Mutex::new(Outcomes {
+        micros: Vec::with_capacity(workload.records as usize),
+        failure: None,
+    }));
     let start = Instant::now();
     for _ in 0..workload.records {
         let sent = Instant::now();
-        let delivery = producer.send(ProducerRecord::new(workload.topic.clone(), value.clone()));
-        in_flight.push(async move { delivery.await.map(|_| sent.elapsed()) });
-        // Note what finished so far without waiting, so latencies end when acks arrive.
-        while let Some(Some(done)) = in_flight.next().now_or_never() {
-            latencies.push(micros(done?));
-        }
-        while in_flight.len() >= window {
-            if let Some(done) = in_flight.next().await {
-                latencies.push(micros(done?));
-            }
-        }
+        let outcomes = Arc::clone(&outcomes);
+        producer
+            .send_with(
+                ProducerRecord::new(workload.topic.clone(), value.clone()),
+                move |outcome| {
+                    let mut outcomes = outcomes.lock();
+                    match outcome {
+                        Ok(_) => outcomes.micros.push(micros(sent.elapsed())),
+                        Err(e) => {
+                            outcomes.failure.get_or_insert(e);
+                        }
+                    }
+                },
+            )
+            .await?;
     }
-    while let Some(done) = in_flight.next().await {
-        latencies.push(micros(done?));
-    }
+    producer.flush().await?;
     let elapsed = start.elapsed();
     producer.close().await?;
+    let mut outcomes = outcomes.lock();
+    if let Some(e) = outcomes.failure.take() {
+        return Err(e);
+    }
     Ok(Throughput {
         records: workload.records,
         bytes: workload.records * workload.record_size as u64,
         elapsed,
-        latency: Some(Latencies::from_micros(&mut latencies)),
+        latency: Some(Latencies::from_micros(&mut outcomes.micros)),
     })
+}
+
+/// What the delivery callbacks of a produce run collected.
+struct Outcomes {
+    micros: Vec<u32>,
+    failure: Option<crate::Error>,
 }
 
 fn micros(d: Duration) -> u32 {

@@ -103,16 +103,15 @@ impl Accumulator {
     ) {
         let batch_size = self.config.batch_size;
         let Some(queues) = self.topics.get_mut(&pending.record.topic) else {
-            let _ = pending
-                .done
-                .send(Err(Error::UnknownTopic(pending.record.topic.clone())));
+            let topic = pending.record.topic.clone();
+            pending.done.send(Err(Error::UnknownTopic(topic)));
             return;
         };
         let count = queues.partitions.len() as i32;
         let partition = match pending.record.partition {
             Some(p) if (0..count).contains(&p) => p,
             Some(p) => {
-                let _ = pending.done.send(Err(Error::UnknownPartition {
+                pending.done.send(Err(Error::UnknownPartition {
                     topic: pending.record.topic.clone(),
                     partition: p,
                 }));

@@ -9,13 +9,40 @@ use crate::batch::encode::{BatchBuilder, ProducerStamp};
 use crate::error::{Error, Result};
 use crate::record::{ProducerRecord, RecordMetadata, TopicPartition};
 
-/// A record handed to `send`, with its memory reservation and its answer channel.
+/// Where a record's outcome goes: the future `send` returned, or the callback given to
+/// `send_with` (called on the producer's task, like the Java client's `Callback`).
+pub(crate) enum Answer {
+    Future(oneshot::Sender<Result<RecordMetadata>>),
+    Callback(Box<dyn FnOnce(Result<RecordMetadata>) + Send>),
+}
+
+impl Answer {
+    pub(crate) fn send(self, outcome: Result<RecordMetadata>) {
+        match self {
+            Self::Future(done) => {
+                let _ = done.send(outcome);
+            }
+            Self::Callback(callback) => callback(outcome),
+        }
+    }
+}
+
+impl std::fmt::Debug for Answer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Future(_) => "Answer::Future",
+            Self::Callback(_) => "Answer::Callback",
+        })
+    }
+}
+
+/// A record handed to `send`, with its memory reservation and where its answer goes.
 #[derive(Debug)]
 pub(crate) struct PendingRecord {
     pub(crate) record: ProducerRecord,
     pub(crate) size: usize,
     pub(crate) permit: OwnedSemaphorePermit,
-    pub(crate) done: oneshot::Sender<Result<RecordMetadata>>,
+    pub(crate) done: Answer,
     pub(crate) created: Instant,
     /// The flush epoch the record was accepted in (set by the sender).
     pub(crate) epoch: u64,
@@ -23,7 +50,7 @@ pub(crate) struct PendingRecord {
 
 #[derive(Debug)]
 pub(super) struct Delivery {
-    pub(super) done: oneshot::Sender<Result<RecordMetadata>>,
+    pub(super) done: Answer,
     pub(super) timestamp: i64,
     pub(super) epoch: u64,
     pub(super) _permit: OwnedSemaphorePermit,
@@ -77,7 +104,7 @@ impl Batch {
                 }),
                 Err(e) => Err(clone_error(e)),
             };
-            let _ = delivery.done.send(result);
+            delivery.done.send(result);
         }
     }
 }

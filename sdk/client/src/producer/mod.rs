@@ -24,7 +24,7 @@ use crate::cluster::Cluster;
 use crate::error::{Error, Result};
 use crate::partitioner::Partitioner;
 use crate::record::{ProducerRecord, RecordMetadata};
-use batch::PendingRecord;
+use batch::{Answer, PendingRecord};
 use sender::{Command, Sender};
 
 /// A Kafka producer. Cheap to clone: clones share one background task, which delivers
@@ -90,27 +90,62 @@ impl Producer {
         &self,
         record: ProducerRecord,
     ) -> impl Future<Output = Result<RecordMetadata>> + Send + use<> {
+        let (done, answer) = oneshot::channel();
+        let accepted = self.accept(record, Answer::Future(done));
+        async move {
+            accepted.await?;
+            answer.await.map_err(|_| Error::Closed)?
+        }
+    }
+
+    /// Sends `record` and calls `callback` with its outcome once acknowledged or failed,
+    /// as the Java client's `send(record, callback)` does: the cheap way to send many
+    /// records, with no future to keep per record. The callback runs on the producer's
+    /// background task, so it must be quick. The returned future resolves once the record
+    /// is accepted (waiting up to `max_block` for buffer memory, like `send`); if it is
+    /// refused there (too large, no memory in time, producer closed) the error is returned
+    /// and the callback is not called.
+    pub fn send_with<F>(
+        &self,
+        record: ProducerRecord,
+        callback: F,
+    ) -> impl Future<Output = Result<()>> + Send + use<F>
+    where
+        F: FnOnce(Result<RecordMetadata>) + Send + 'static,
+    {
+        self.accept(record, Answer::Callback(Box::new(callback)))
+    }
+
+    /// Reserves buffer memory for `record` (now, or by waiting up to `max_block`) and hands
+    /// it to the background task in call order.
+    fn accept(
+        &self,
+        record: ProducerRecord,
+        done: Answer,
+    ) -> impl Future<Output = Result<()>> + Send + use<> {
         let size = record.estimated_size();
         let limit = self.config.max_request_size.min(self.config.buffer_memory);
-        let (done, answer) = oneshot::channel();
         let commands = self.commands.clone();
         let memory = Arc::clone(&self.memory);
         let max_block = self.config.max_block;
         let created = Instant::now();
+        let pending = move |record, permit, done| {
+            Command::Send(PendingRecord {
+                record,
+                size,
+                permit,
+                done,
+                created,
+                epoch: 0,
+            })
+        };
         let mut deferred = None;
         let early = if size > limit {
             Err(Error::RecordTooLarge { size, limit })
         } else {
             match Arc::clone(&memory).try_acquire_many_owned(size as u32) {
                 Ok(permit) => commands
-                    .send(Command::Send(PendingRecord {
-                        record,
-                        size,
-                        permit,
-                        done,
-                        created,
-                        epoch: 0,
-                    }))
+                    .send(pending(record, permit, done))
                     .map_err(|_| Error::Closed),
                 Err(tokio::sync::TryAcquireError::Closed) => Err(Error::Closed),
                 Err(tokio::sync::TryAcquireError::NoPermits) => {
@@ -128,17 +163,10 @@ impl Producer {
                     .map_err(|_| Error::MaxBlock(max_block))?
                     .map_err(|_| Error::Closed)?;
                 commands
-                    .send(Command::Send(PendingRecord {
-                        record,
-                        size,
-                        permit,
-                        done,
-                        created,
-                        epoch: 0,
-                    }))
+                    .send(pending(record, permit, done))
                     .map_err(|_| Error::Closed)?;
             }
-            answer.await.map_err(|_| Error::Closed)?
+            Ok(())
         }
     }
 

@@ -285,7 +285,7 @@ impl Sender {
                     {
                         self.metadata_wanted.remove(&topic);
                         for pending in self.waiting.remove(&topic).unwrap_or_default() {
-                            let _ = pending.done.send(Err(Error::Broker {
+                            pending.done.send(Err(Error::Broker {
                                 what: format!("topic {topic:?}"),
                                 error,
                             }));
@@ -315,7 +315,7 @@ impl Sender {
         for queue in self.waiting.values_mut() {
             while queue.front().is_some_and(|p| p.created + max_block <= now) {
                 if let Some(pending) = queue.pop_front() {
-                    let _ = pending.done.send(Err(Error::MaxBlock(max_block)));
+                    pending.done.send(Err(Error::MaxBlock(max_block)));
                 }
             }
         }
