@@ -134,6 +134,16 @@ fn alter(
     if validate_only {
         return Ok(());
     }
+    if broker.cluster().is_some() {
+        // A local change would be overwritten by the metadata log; committing config
+        // changes through the controller is not built yet, so say so instead.
+        return Err((
+            ResponseError::InvalidRequest,
+            "changing topic configs in a cluster is not supported yet; set them when \
+             creating the topic"
+                .into(),
+        ));
+    }
     broker
         .topics
         .set_overrides(name, overrides)
