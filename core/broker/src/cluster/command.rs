@@ -60,7 +60,7 @@ pub(crate) enum Refusal {
     ReplicationFactor { requested: u16, live: usize },
     #[error("the ISR change was based on an outdated partition state")]
     StaleIsr,
-    #[error("the ISR must hold the leader and only assigned replicas")]
+    #[error("the ISR must hold the leader and only assigned, unfenced replicas")]
     InvalidIsr,
 }
 

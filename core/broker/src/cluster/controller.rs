@@ -35,6 +35,8 @@ use crate::config::ClusterConfig;
 const PROPOSE_TIMEOUT: Duration = Duration::from_secs(15);
 /// How often the leader checks for brokers whose session expired.
 const FENCE_CHECK_INTERVAL: Duration = Duration::from_millis(100);
+/// How long in-flight Raft calls may take to finish when the broker stops.
+const SHUTDOWN_GRACE: Duration = Duration::from_millis(300);
 /// Raft's own timing: elections within a second of a controller dying.
 const RAFT_HEARTBEAT_MS: u64 = 100;
 const RAFT_ELECTION_MIN_MS: u64 = 400;
@@ -54,6 +56,8 @@ pub(crate) enum ControllerError {
     Raft(String),
     #[error("no controller leader committed the change within {0:?}")]
     NoLeader(Duration),
+    #[error("the broker is stopping")]
+    Stopping,
 }
 
 /// The leader's record of broker heartbeats, for the term it was taken in.
@@ -186,9 +190,11 @@ impl Controller {
         self.raft.metrics().borrow().current_leader
     }
 
-    /// Stops the Raft node.
+    /// Stops the Raft node: new requests and proposals are turned away first, and those
+    /// already inside Raft get a moment to finish, so none is cut off mid-call.
     pub(crate) async fn shutdown(&self) {
         self.stopping.store(true, Ordering::SeqCst);
+        tokio::time::sleep(SHUTDOWN_GRACE).await;
         if let Err(e) = self.raft.shutdown().await {
             tracing::warn!(error = %e, "stopping the Raft node");
         }
@@ -201,6 +207,9 @@ impl Controller {
     ) -> Result<CommandOutcome, ControllerError> {
         let deadline = Instant::now() + PROPOSE_TIMEOUT;
         loop {
+            if self.stopping.load(Ordering::SeqCst) {
+                return Err(ControllerError::Stopping);
+            }
             if let Some((index, outcome)) = self.try_propose(&command).await {
                 let mut applied = self.applied.clone();
                 let waited =

@@ -147,7 +147,12 @@ impl ClusterState {
                 if state.leader != *leader || state.partition_epoch != *partition_epoch {
                     return Err(Refusal::StaleIsr);
                 }
-                if !isr.contains(leader) || isr.iter().any(|r| !state.replicas.contains(r)) {
+                let fenced = |r: &i32| self.brokers.get(r).is_none_or(|b| b.fenced);
+                let joining_fenced = isr.iter().any(|r| !state.isr.contains(r) && fenced(r));
+                if !isr.contains(leader)
+                    || isr.iter().any(|r| !state.replicas.contains(r))
+                    || joining_fenced
+                {
                     return Err(Refusal::InvalidIsr);
                 }
                 state.isr = isr.clone();
@@ -336,6 +341,21 @@ mod tests {
         let last = p.isr[0];
         register(&mut state, last);
         assert_eq!(state.topics["t"].partitions[0].leader, last);
+    }
+
+    #[test]
+    fn a_fenced_broker_cannot_rejoin_the_isr() {
+        let mut state = three_brokers_one_topic();
+        state.apply(&ClusterCommand::FenceBroker { id: 3 }).unwrap();
+        let p = state.topics["t"].partitions[0].clone();
+        let rejoin = ClusterCommand::AlterIsr {
+            topic: "t".into(),
+            partition: 0,
+            leader: p.leader,
+            partition_epoch: p.partition_epoch,
+            isr: vec![1, 2, 3],
+        };
+        assert_eq!(state.apply(&rejoin), Err(Refusal::InvalidIsr));
     }
 
     #[test]

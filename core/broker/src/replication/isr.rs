@@ -57,8 +57,13 @@ pub(crate) fn high_watermark(
         .fold(leader_end, u64::min)
 }
 
+/// A replica rejoins the ISR only while it is fetching: a follower's fetch waits at most
+/// half a second at the leader, so a live one is heard from well within this.
+const REJOIN_WINDOW: Duration = Duration::from_millis(1500);
+
 /// The ISR the leader should propose, if it differs from `isr`: followers that have not
-/// caught up within `lag_max` leave; replicas that reached the high watermark rejoin.
+/// caught up within `lag_max` leave; replicas that reached the high watermark and are
+/// fetching now rejoin.
 pub(crate) fn proposed_isr(
     leader: i32,
     replicas: &[i32],
@@ -81,7 +86,8 @@ pub(crate) fn proposed_isr(
             if isr.contains(r) {
                 now.duration_since(p.caught_up_at) <= lag_max
             } else {
-                p.log_end >= high_watermark && now.duration_since(p.last_fetch_at) <= lag_max
+                p.log_end >= high_watermark
+                    && now.duration_since(p.last_fetch_at) <= lag_max.min(REJOIN_WINDOW)
             }
         })
         .collect();
@@ -138,6 +144,13 @@ mod tests {
         assert_eq!(
             proposed_isr(1, &[1, 2, 3], &[1, 2], 100, &followers, lag, much_later),
             Some(vec![1, 2, 3])
+        );
+        // A replica that stopped fetching does not come back, however far it had got.
+        let silent = much_later + Duration::from_secs(2);
+        followers.get_mut(&2).unwrap().fetched(100, 100, silent);
+        assert_eq!(
+            proposed_isr(1, &[1, 2, 3], &[1, 2], 100, &followers, lag, silent),
+            None
         );
     }
 
