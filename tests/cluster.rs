@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use rdkafka::admin::{AdminOptions, NewTopic, TopicReplication};
+use rdkafka::admin::{AdminOptions, AlterConfig, NewTopic, ResourceSpecifier, TopicReplication};
 use rdkafka::consumer::Consumer;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{BaseRecord, Producer};
@@ -104,6 +104,40 @@ async fn a_replicated_topic_serves_from_every_broker() {
     cluster.wait_until("every replica in sync", PATIENCE, |m| {
         fully_replicated(m, &topic)
     });
+
+    // A config change goes through the controller and reaches every broker.
+    let options = AdminOptions::new().request_timeout(Some(PATIENCE));
+    let altered = kafka::admin(&cluster.bootstrap())
+        .alter_configs(
+            &[AlterConfig::new(ResourceSpecifier::Topic(&topic)).set("retention.ms", "86400000")],
+            &options,
+        )
+        .await
+        .unwrap();
+    assert!(altered.iter().all(Result::is_ok), "{altered:?}");
+    for broker in &cluster.brokers {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let described = kafka::admin(&broker.addr())
+                .describe_configs(&[ResourceSpecifier::Topic(&topic)], &options)
+                .await
+                .unwrap();
+            let value = described[0]
+                .as_ref()
+                .ok()
+                .and_then(|r| r.get("retention.ms"))
+                .and_then(|e| e.value.clone());
+            if value.as_deref() == Some("86400000") {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{}: retention.ms is {value:?}",
+                broker.addr()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
 }
 
 /// Produces `acks=all` continuously from a thread; returns every acknowledged record.

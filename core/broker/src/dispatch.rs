@@ -191,14 +191,13 @@ pub(crate) async fn dispatch(
             &ctx,
             decode!(m::DescribeConfigsRequest),
         )),
-        ApiKey::AlterConfigs => ctx.ready(&handlers::alter_configs::handle(
-            &ctx,
-            decode!(m::AlterConfigsRequest),
-        )),
-        ApiKey::IncrementalAlterConfigs => ctx.ready(&handlers::alter_configs::handle_incremental(
-            &ctx,
+        ApiKey::AlterConfigs => {
+            handlers::alter_configs::handle(ctx, decode!(m::AlterConfigsRequest))
+        }
+        ApiKey::IncrementalAlterConfigs => handlers::alter_configs::handle_incremental(
+            ctx,
             decode!(m::IncrementalAlterConfigsRequest),
-        )),
+        ),
         ApiKey::FindCoordinator => ctx.ready(&handlers::find_coordinator::handle(
             &ctx,
             decode!(m::FindCoordinatorRequest),
