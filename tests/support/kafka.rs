@@ -213,6 +213,14 @@ pub fn produce_allowing_failures(
     (delivered, failed)
 }
 
+/// The delivery reports collected so far: acknowledged and failed.
+pub fn take_reports(producer: &BaseProducer<Recorder>) -> (Vec<Msg>, Vec<(KafkaError, Msg)>) {
+    (
+        producer.context().take_delivered(),
+        producer.context().take_failed(),
+    )
+}
+
 /// A consumer with no group: partitions are assigned by the test.
 pub fn consumer(addr: &str, settings: &[(&str, &str)]) -> BaseConsumer<Recorder> {
     let mut all = vec![

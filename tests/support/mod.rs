@@ -7,6 +7,7 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+pub mod cluster;
 pub mod kafka;
 pub mod wire;
 
@@ -31,6 +32,10 @@ const BAD_LOG_MARKERS: &[&str] = &[
     "memory allocation of",
     "fatal runtime error",
 ];
+
+/// `ERROR` lines that are not failures: openraft reports every RPC to a controller that is
+/// down (killed by the test, or stopping at its end) as an error.
+const EXPECTED_ERRORS: &[(&str, &str)] = &[("openraft::", "Unreachable node")];
 
 /// A `weir broker` process and everything it owns: its port, config file, data directory and
 /// log file. Dropping it kills the broker and checks its log.
@@ -83,6 +88,37 @@ impl Broker {
             }
         }
         panic!("no free port for the broker after 5 tries");
+    }
+
+    /// Starts a broker on `port` whose `[broker]` table gets `broker_extra` (a cluster node
+    /// needs its ports known before it starts); an error if it does not come up.
+    pub fn start_on(port: u16, broker_extra: &str) -> Result<Self, String> {
+        let dir = tempfile::Builder::new()
+            .prefix("weir-itest-")
+            .tempdir()
+            .expect("creating a temporary directory");
+        let config = dir.path().join("weir.toml");
+        let log = dir.path().join("broker.log");
+        let mut broker = Self {
+            child: None,
+            port,
+            dir,
+            config,
+            log,
+        };
+        let text = format!(
+            "[broker]\nlisteners = [\"{}\"]\nlog_dirs = [\"{}\"]\n{broker_extra}\n",
+            broker.addr(),
+            broker.data_dir().display()
+        );
+        std::fs::write(&broker.config, text).expect("writing the broker config");
+        broker.spawn_and_wait()?;
+        Ok(broker)
+    }
+
+    /// Whether the broker process is running (not killed or stopped).
+    pub fn is_running(&self) -> bool {
+        self.child.is_some()
     }
 
     /// `127.0.0.1:PORT`, for `bootstrap.servers` and raw sockets.
@@ -151,6 +187,11 @@ impl Broker {
         self.log_text()
             .lines()
             .filter(|line| BAD_LOG_MARKERS.iter().any(|m| line.contains(m)))
+            .filter(|line| {
+                !EXPECTED_ERRORS
+                    .iter()
+                    .any(|(source, what)| line.contains(source) && line.contains(what))
+            })
             .map(str::to_string)
             .collect()
     }

@@ -4,13 +4,14 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use weir_config::Limit;
 use weir_log::{CleanupPolicy, LogStore, ReadError, StoreError, SystemClock};
 
+use crate::cluster::node::ClusterNode;
 use crate::config::{BrokerConfig, TopicOverrides};
 use crate::group::{GroupConfig, GroupCoordinator, OFFSETS_TOPIC};
 use crate::producer_ids::ProducerIdAllocator;
@@ -40,6 +41,9 @@ pub enum BrokerError {
     /// An advertised listener is not `host:port`.
     #[error("advertised listener {0:?} is not host:port")]
     Advertised(String),
+    /// The cluster controller could not start.
+    #[error("starting the cluster controller: {0}")]
+    Cluster(String),
 }
 
 impl From<TopicError> for BrokerError {
@@ -60,6 +64,8 @@ pub struct Broker {
     pub(crate) advertised_host: String,
     pub(crate) advertised_port: i32,
     pub(crate) producer_ids: ProducerIdAllocator,
+    /// In a cluster: the controller and replication, set once serving starts.
+    pub(crate) cluster: OnceLock<ClusterNode>,
 }
 
 impl Broker {
@@ -85,6 +91,7 @@ impl Broker {
             config.log_config(),
             metadata_path,
             config.topics(),
+            config.cluster().is_some(),
         )?;
         let producer_ids = ProducerIdAllocator::open(config.log_dirs()[0].join("producer-ids"))
             .map_err(|e| BrokerError::Topics(e.to_string()))?;
@@ -98,6 +105,7 @@ impl Broker {
             advertised_host: host,
             advertised_port: port,
             producer_ids,
+            cluster: OnceLock::new(),
         }))
     }
 
@@ -128,6 +136,12 @@ impl Broker {
         listeners: Vec<TcpListener>,
         shutdown: impl Future<Output = ()>,
     ) -> Result<(), BrokerError> {
+        if self.config.cluster().is_some() {
+            let node = ClusterNode::start(&self)
+                .await
+                .map_err(|e| BrokerError::Cluster(e.to_string()))?;
+            let _ = self.cluster.set(node);
+        }
         let maintenance = self
             .store
             .start_maintenance(self.config.log_retention_check_interval());
@@ -141,6 +155,9 @@ impl Broker {
         let _ = stop.send(true);
         for task in accepting {
             let _ = task.await;
+        }
+        if let Some(node) = self.cluster.get() {
+            node.stop().await;
         }
         drop(maintenance);
         self.close()
@@ -160,6 +177,18 @@ impl Broker {
             .iter()
             .filter_map(|l| l.parse().ok())
             .collect()
+    }
+
+    /// The cluster node, when this broker is part of a cluster.
+    pub(crate) fn cluster(&self) -> Option<&ClusterNode> {
+        self.cluster.get()
+    }
+
+    /// The Kafka address (`host:port`) of broker `id`, from the cluster metadata.
+    pub(crate) fn broker_address(&self, id: i32) -> Option<String> {
+        let state = self.cluster()?.controller.state();
+        let broker = state.brokers.get(&id)?;
+        Some(format!("{}:{}", broker.host, broker.port))
     }
 
     /// Wakes long-polling fetches: something was appended.

@@ -19,6 +19,7 @@
 //! `group_max_session_timeout_ms` (30 min) and `group_initial_rebalance_delay_ms` (3s; 0 makes
 //! a new group's first rebalance complete as soon as its first member joins).
 
+mod cluster;
 mod topic;
 mod topic_wire;
 
@@ -29,6 +30,7 @@ use std::time::Duration;
 use weir_config::{ConfigErrors, Source, TableReader};
 use weir_log::{FlushMode, LogConfig};
 
+pub use cluster::ClusterConfig;
 pub use topic::{Acks, TopicOverrides};
 pub use topic_wire::{TOPIC_CONFIG_NAMES, TopicConfigError};
 pub use weir_config::Limit;
@@ -71,6 +73,7 @@ pub struct BrokerConfig {
     group_max_session_timeout: Duration,
     group_initial_rebalance_delay: Duration,
     topics: BTreeMap<String, TopicOverrides>,
+    cluster: Option<ClusterConfig>,
 }
 
 impl Default for BrokerConfig {
@@ -187,6 +190,12 @@ impl BrokerConfig {
         self.group_initial_rebalance_delay
     }
 
+    /// The cluster this broker belongs to; `None` for a single node (no
+    /// `controller_quorum_voters`).
+    pub fn cluster(&self) -> Option<&ClusterConfig> {
+        self.cluster.as_ref()
+    }
+
     /// The `[topics.NAME]` overrides, by topic name.
     pub fn topics(&self) -> &BTreeMap<String, TopicOverrides> {
         &self.topics
@@ -222,6 +231,7 @@ impl BrokerConfig {
             group_max_session_timeout: DEFAULT_GROUP_MAX_SESSION_TIMEOUT,
             group_initial_rebalance_delay: DEFAULT_GROUP_INITIAL_REBALANCE_DELAY,
             topics: BTreeMap::new(),
+            cluster: None,
         }
     }
 
@@ -275,6 +285,7 @@ impl BrokerConfig {
             broker.integer("min_insync_replicas", 1..=MAX_SHORT),
         );
         self.read_group(broker);
+        self.cluster = ClusterConfig::read(broker, self.node_id);
     }
 
     /// The group coordinator's settings: session timeout bounds (min at most max) and the

@@ -162,6 +162,15 @@ pub(crate) async fn dispatch(
             &ctx,
             decode!(m::ListOffsetsRequest),
         )),
+        ApiKey::CreateTopics if ctx.broker.cluster().is_some() => {
+            handlers::cluster_topics::create_topics(ctx, decode!(m::CreateTopicsRequest))
+        }
+        ApiKey::DeleteTopics if ctx.broker.cluster().is_some() => {
+            handlers::cluster_topics::delete_topics(ctx, decode!(m::DeleteTopicsRequest))
+        }
+        ApiKey::CreatePartitions if ctx.broker.cluster().is_some() => {
+            handlers::cluster_topics::create_partitions(ctx, decode!(m::CreatePartitionsRequest))
+        }
         ApiKey::CreateTopics => ctx.ready(&handlers::create_topics::handle(
             &ctx,
             decode!(m::CreateTopicsRequest),
@@ -182,14 +191,13 @@ pub(crate) async fn dispatch(
             &ctx,
             decode!(m::DescribeConfigsRequest),
         )),
-        ApiKey::AlterConfigs => ctx.ready(&handlers::alter_configs::handle(
-            &ctx,
-            decode!(m::AlterConfigsRequest),
-        )),
-        ApiKey::IncrementalAlterConfigs => ctx.ready(&handlers::alter_configs::handle_incremental(
-            &ctx,
+        ApiKey::AlterConfigs => {
+            handlers::alter_configs::handle(ctx, decode!(m::AlterConfigsRequest))
+        }
+        ApiKey::IncrementalAlterConfigs => handlers::alter_configs::handle_incremental(
+            ctx,
             decode!(m::IncrementalAlterConfigsRequest),
-        )),
+        ),
         ApiKey::FindCoordinator => ctx.ready(&handlers::find_coordinator::handle(
             &ctx,
             decode!(m::FindCoordinatorRequest),

@@ -1,6 +1,6 @@
 //! `weir-broker`: the broker. It owns the topics, the Kafka protocol server and the request
-//! handlers (one module per API) and the consumer-group coordinator, driving `weir-log` for
-//! storage; replication and the cluster controller arrive with their issues.
+//! handlers (one module per API), the consumer-group coordinator, and, in a cluster, the
+//! controller (metadata in Raft) and ISR replication, driving `weir-log` for storage.
 //!
 //! | module | owns |
 //! |---|---|
@@ -11,8 +11,11 @@
 //! | `handlers` | one module per Kafka API |
 //! | `group` | the consumer-group coordinator and committed offsets |
 //! | `topics`, `metadata_file` | the topic registry and its persistence |
+//! | `cluster` | the metadata quorum (openraft), controller duties, broker liveness |
+//! | `replication` | partition roles, follower fetching, high watermark and ISR |
 
 mod broker;
+mod cluster;
 pub mod config;
 mod dispatch;
 mod group;
@@ -21,6 +24,7 @@ mod metadata_file;
 mod produce_path;
 mod producer_ids;
 mod producer_state;
+mod replication;
 mod server;
 mod topics;
 

@@ -10,9 +10,11 @@ use crate::broker::Broker;
 use crate::config::TopicOverrides;
 use crate::topics::{Topic, TopicError};
 
-/// The topic `name`, created with the broker's defaults when absent and `auto_create`.
+/// The topic `name`, created with the broker's defaults when absent and `auto_create`. In a
+/// cluster the creation goes through the controller and the answer meanwhile is
+/// LEADER_NOT_AVAILABLE.
 pub(crate) fn topic_for(
-    broker: &Broker,
+    broker: &Arc<Broker>,
     name: &str,
     auto_create: bool,
 ) -> Result<Arc<Topic>, ResponseError> {
@@ -21,6 +23,9 @@ pub(crate) fn topic_for(
     }
     if !auto_create {
         return Err(ResponseError::UnknownTopicOrPartition);
+    }
+    if broker.cluster().is_some() {
+        return Err(crate::handlers::cluster_topics::auto_create(broker, name));
     }
     let overrides = broker
         .config

@@ -12,8 +12,10 @@ use uuid::Uuid;
 use weir_log::{LogConfig, LogStore, PartitionLog, StoreError, TopicPartition};
 
 use crate::config::{Acks, TopicConfigError, TopicOverrides};
+use crate::group::OFFSETS_TOPIC;
 use crate::metadata_file::{self, MetadataFile, TopicRecord};
 use crate::producer_state::ProducerStates;
+use crate::replication::ReplicaState;
 
 /// One partition of a topic on this broker.
 #[derive(Debug)]
@@ -23,22 +25,32 @@ pub(crate) struct Partition {
     /// Idempotent producers' sequences; held across check and append so both see the same
     /// log end.
     pub(crate) producers: Mutex<ProducerStates>,
+    /// Its role in replication and its high watermark.
+    pub(crate) replica: ReplicaState,
 }
 
 impl Partition {
     /// Attaches a log, rebuilding producer state from its active segment's batch headers.
-    fn new(index: i32, log: Arc<PartitionLog>) -> Self {
-        let mut producers = ProducerStates::default();
-        let from = log.segment_bases().last().copied().unwrap_or(0);
-        if let Err(e) = log.scan_headers(from, |header| producers.record(header)) {
-            tracing::warn!(dir = %log.dir().display(), error = %e, "could not rebuild producer state");
-        }
+    fn new(index: i32, log: Arc<PartitionLog>, replica: ReplicaState) -> Self {
+        let producers = rebuild_producers(&log);
         Self {
             index,
             log,
             producers: Mutex::new(producers),
+            replica,
         }
     }
+}
+
+/// Idempotent producers' state as the batch headers of the log's active segment tell it
+/// (after opening, or after a follower truncated its log).
+pub(crate) fn rebuild_producers(log: &PartitionLog) -> ProducerStates {
+    let mut producers = ProducerStates::default();
+    let from = log.segment_bases().last().copied().unwrap_or(0);
+    if let Err(e) = log.scan_headers(from, |header| producers.record(header)) {
+        tracing::warn!(dir = %log.dir().display(), error = %e, "could not rebuild producer state");
+    }
+    producers
 }
 
 /// A topic: its id, partitions and overrides.
@@ -94,6 +106,8 @@ pub(crate) struct TopicRegistry {
     base_config: LogConfig,
     metadata: MetadataFile,
     cluster_id: String,
+    /// In a cluster, partitions start offline until the metadata gives them a role.
+    clustered: bool,
     topics: RwLock<BTreeMap<String, Arc<Topic>>>,
 }
 
@@ -113,6 +127,7 @@ impl TopicRegistry {
         base_config: LogConfig,
         metadata_path: PathBuf,
         configured: &BTreeMap<String, TopicOverrides>,
+        clustered: bool,
     ) -> Result<Self, TopicError> {
         let metadata = MetadataFile::new(metadata_path);
         let loaded = metadata.load()?;
@@ -141,6 +156,7 @@ impl TopicRegistry {
             base_config,
             metadata,
             cluster_id,
+            clustered,
             topics: RwLock::new(BTreeMap::new()),
         };
         {
@@ -187,6 +203,49 @@ impl TopicRegistry {
         overrides: TopicOverrides,
         validate_only: bool,
     ) -> Result<Arc<Topic>, TopicError> {
+        self.create_with_id(name, None, partitions, overrides, validate_only)
+    }
+
+    /// Makes this broker hold a topic as the cluster metadata describes it: created with the
+    /// cluster's id, grown to `partitions`, with these overrides. A local topic of the same
+    /// name and another id is an older topic since deleted: it is replaced.
+    pub(crate) fn ensure(
+        &self,
+        name: &str,
+        id: Uuid,
+        partitions: u32,
+        overrides: TopicOverrides,
+    ) -> Result<Arc<Topic>, TopicError> {
+        let existing = match self.get(name) {
+            Some(topic) if topic.id != id => {
+                self.delete(name)?;
+                None
+            }
+            other => other,
+        };
+        let Some(mut topic) = existing else {
+            return self.create_with_id(name, Some(id), partitions, overrides, false);
+        };
+        if (topic.partitions.len() as u32) < partitions {
+            topic = self.add_partitions(name, partitions, false)?;
+        }
+        if topic.overrides != overrides {
+            self.set_overrides(name, overrides)?;
+            topic = self
+                .get(name)
+                .ok_or_else(|| TopicError::Unknown(name.to_string()))?;
+        }
+        Ok(topic)
+    }
+
+    fn create_with_id(
+        &self,
+        name: &str,
+        id: Option<Uuid>,
+        partitions: u32,
+        overrides: TopicOverrides,
+        validate_only: bool,
+    ) -> Result<Arc<Topic>, TopicError> {
         weir_log::validate_topic_name(name).map_err(TopicError::InvalidName)?;
         if partitions == 0 || partitions > 1_000_000 {
             return Err(TopicError::InvalidPartitions {
@@ -213,7 +272,8 @@ impl TopicRegistry {
                 internal: false,
             }));
         }
-        let topic = Arc::new(self.attach(name, Uuid::new_v4(), partitions, overrides)?);
+        let topic =
+            Arc::new(self.attach(name, id.unwrap_or_else(Uuid::new_v4), partitions, overrides)?);
         topics.insert(name.to_string(), Arc::clone(&topic));
         drop(topics);
         self.persist()?;
@@ -349,7 +409,12 @@ impl TopicRegistry {
                     .create(&tp, config)
                     .map_err(TopicError::Storage)?,
             };
-            attached.push(Arc::new(Partition::new(index as i32, log)));
+            let replica = if self.clustered && name != OFFSETS_TOPIC {
+                ReplicaState::offline()
+            } else {
+                ReplicaState::standalone()
+            };
+            attached.push(Arc::new(Partition::new(index as i32, log, replica)));
         }
         Ok(attached)
     }

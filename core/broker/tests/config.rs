@@ -507,3 +507,41 @@ fn group_coordinator_settings_are_read_and_checked() {
              group_min_session_timeout_ms must not exceed group_max_session_timeout_ms"]
     );
 }
+
+#[test]
+fn cluster_settings_use_kafka_voter_syntax() {
+    let config = parse(&format!(
+        "{MINIMAL}node_id = 2\ncontroller_quorum_voters = \"1@127.0.0.1:9093,2@127.0.0.1:9094\"\n\
+         broker_session_timeout_ms = \"3s\"\n"
+    ));
+    assert!(
+        parse(MINIMAL).cluster().is_none(),
+        "no voters: a single node"
+    );
+    let cluster = config.cluster().expect("a cluster");
+    assert_eq!(cluster.voters().len(), 2);
+    assert_eq!(cluster.controller_listener(), "127.0.0.1:9094");
+    assert_eq!(cluster.session_timeout(), Duration::from_secs(3));
+    assert_eq!(cluster.heartbeat_interval(), Duration::from_secs(2));
+    assert_eq!(cluster.replica_lag_time_max(), Duration::from_secs(30));
+}
+
+#[test]
+fn bad_cluster_settings_name_file_line_and_key() {
+    assert_eq!(
+        errors(&format!(
+            "{MINIMAL}node_id = 1\ncontroller_quorum_voters = \"1@127.0.0.1:9093,2@nohost\"\n"
+        )),
+        [
+            "weir.toml:5:28: broker.controller_quorum_voters: \"nohost\" in \"2@nohost\" is not host:port"
+        ]
+    );
+    let not_a_voter = errors(&format!(
+        "{MINIMAL}node_id = 7\ncontroller_quorum_voters = \"1@127.0.0.1:9093\"\n"
+    ));
+    assert_eq!(not_a_voter.len(), 1);
+    assert!(
+        not_a_voter[0].contains("node_id 7 is not a voter"),
+        "{not_a_voter:?}"
+    );
+}

@@ -36,9 +36,19 @@ pub(crate) fn handle(ctx: &Context, request: ListOffsetsRequest) -> ListOffsetsR
                         return response
                             .with_error_code(code(ResponseError::UnknownTopicOrPartition));
                     };
+                    if !partition.replica.serves_clients() {
+                        return response.with_error_code(code(ResponseError::NotLeaderOrFollower));
+                    }
+                    if let Some(term) = partition.replica.leader_term()
+                        && ctx.version >= 4
+                    {
+                        response.leader_epoch = term.epoch;
+                    }
                     let log = &partition.log;
                     match p.timestamp {
-                        LATEST => response.with_offset(log.log_end_offset() as i64),
+                        LATEST => {
+                            response.with_offset(partition.replica.high_watermark(log) as i64)
+                        }
                         EARLIEST => response.with_offset(log.log_start_offset() as i64),
                         timestamp => match log.offset_for_timestamp(timestamp) {
                             Ok(Some((offset, found))) => {

@@ -14,10 +14,13 @@ use crate::handlers::code;
 use crate::topics::Topic;
 
 /// Kafka's "operations not requested" marker for authorized-operations fields.
-const NOT_REQUESTED: i32 = i32::MIN;
+pub(super) const NOT_REQUESTED: i32 = i32::MIN;
 
 pub(crate) fn handle(ctx: &Context, request: MetadataRequest) -> MetadataResponse {
     let broker = &ctx.broker;
+    if let Some(node) = broker.cluster() {
+        return super::metadata_cluster::handle(ctx, request, node);
+    }
     let node = BrokerId(broker.config.node_id());
     // v0: an empty list means every topic; v1+: null means every topic, empty means none.
     let wanted: Option<Vec<_>> = match request.topics {

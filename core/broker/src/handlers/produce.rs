@@ -1,8 +1,14 @@
 //! Produce: validates and appends each partition's batches, then answers once they are
 //! durable under the partition's flush policy. `acks` is the stronger of the request's and
 //! the topic's floor; `acks=0` gets no response at all, as Kafka does.
+//!
+//! In a cluster only the partition leader appends, stamping its leader epoch on the batches.
+//! `acks=all` is refused with NOT_ENOUGH_REPLICAS when the ISR is smaller than
+//! `min_insync_replicas`, and otherwise answered once the high watermark (the smallest log
+//! end in the ISR) passes the batch — or with a timeout error, never a false success.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::BytesMut;
 use kafka_protocol::ResponseError;
@@ -16,19 +22,30 @@ use crate::dispatch::{Context, Reply, encode_response};
 use crate::handlers::code;
 use crate::produce_path::{append_error, flush_error, topic_for};
 use crate::producer_state::{SequenceCheck, SequenceError};
+use crate::replication::{Committed, Role};
 use crate::topics::Partition;
 
-/// An appended partition whose answer waits for durability.
+/// An appended partition whose answer waits for durability (and, for `acks=all` in a
+/// cluster, for the ISR).
 struct Pending {
     topic: usize,
     partition: usize,
     log: Arc<PartitionLog>,
     next_offset: u64,
+    replicated: Option<Replicated>,
+}
+
+/// What an `acks=all` produce waits for in a cluster.
+struct Replicated {
+    partition: Arc<Partition>,
+    epoch: i32,
+    min_insync: usize,
 }
 
 pub(crate) fn handle(ctx: Context, request: ProduceRequest) -> Reply {
     let broker = Arc::clone(&ctx.broker);
     let requested = Acks::from_request(request.acks);
+    let timeout = Duration::from_millis(u64::try_from(request.timeout_ms).unwrap_or(0));
     let mut responses = Vec::with_capacity(request.topic_data.len());
     let mut pending = Vec::new();
     let mut appended = false;
@@ -56,32 +73,58 @@ pub(crate) fn handle(ctx: Context, request: ProduceRequest) -> Reply {
                     .as_ref()
                     .filter(|r| !r.is_empty())
                     .ok_or(ResponseError::InvalidRecord)?;
+                let acks = requested.at_least(topic.acks_floor());
+                let min_insync = usize::from(
+                    topic
+                        .overrides
+                        .min_insync_replicas
+                        .unwrap_or(broker.config.min_insync_replicas()),
+                );
+                let (epoch, replicated) = match partition.replica.role() {
+                    Role::Standalone => (0, false),
+                    Role::Leader(term) => {
+                        if acks == Acks::All && term.isr.len() < min_insync {
+                            return Err(ResponseError::NotEnoughReplicas);
+                        }
+                        (term.epoch, acks == Acks::All)
+                    }
+                    Role::Follower { .. } | Role::Offline => {
+                        return Err(ResponseError::NotLeaderOrFollower);
+                    }
+                };
                 let mut bytes = BytesMut::from(&records[..]);
-                let info = append(partition, &mut bytes).map_err(|error| {
+                let info = append(partition, &mut bytes, epoch).map_err(|error| {
                     tracing::warn!(topic = %topic.name, partition = data.index, %error, "rejected produce");
                     error.code()
                 })?;
-                Ok((info, partition, requested.at_least(topic.acks_floor())))
+                let replicated = replicated.then(|| Replicated {
+                    partition: Arc::clone(partition),
+                    epoch,
+                    min_insync,
+                });
+                Ok((info, partition, acks, replicated))
             })();
             match outcome {
-                Ok((Appended::Duplicate { base_offset }, partition, _)) => {
+                Ok((Appended::Duplicate { base_offset }, partition, _, _)) => {
                     // A retry of a batch already in the log: its original offset, no append.
                     response.base_offset = base_offset as i64;
                     response.log_start_offset = partition.log.log_start_offset() as i64;
                 }
-                Ok((Appended::New(info), partition, acks)) => {
+                Ok((Appended::New(info), partition, acks, replicated)) => {
                     appended = true;
                     response.base_offset = info.first_offset as i64;
                     response.log_start_offset = partition.log.log_start_offset() as i64;
+                    partition.replica.advance_high_watermark(&partition.log);
                     let config = partition.log.config().flush;
                     let may_block =
                         config.mode == FlushMode::Fsync || config.flush_messages.is_some();
-                    if acks != Acks::Zero && may_block {
+                    if acks != Acks::Zero && (may_block || replicated.is_some()) {
                         pending.push(Pending {
                             topic: t,
                             partition: p,
                             log: Arc::clone(&partition.log),
                             next_offset: info.next_offset,
+                            replicated,
                         });
                     }
                 }
@@ -111,9 +154,24 @@ pub(crate) fn handle(ctx: Context, request: ProduceRequest) -> Reply {
         return Reply::Ready(encode_response(correlation_id, version, &response));
     }
     Reply::Later(Box::pin(async move {
-        let failures = tokio::task::spawn_blocking(move || wait_durable(&pending))
-            .await
-            .unwrap_or_default();
+        let deadline = tokio::time::Instant::now() + timeout;
+        let (pending, mut failures) = tokio::task::spawn_blocking(move || {
+            let failures = wait_durable(&pending);
+            (pending, failures)
+        })
+        .await
+        .unwrap_or_default();
+        for p in &pending {
+            if failures
+                .iter()
+                .any(|(t, q, _)| (*t, *q) == (p.topic, p.partition))
+            {
+                continue;
+            }
+            if let Some(error) = wait_replicated(p, deadline).await {
+                failures.push((p.topic, p.partition, error));
+            }
+        }
         for (topic, partition, error) in failures {
             let response = &mut responses[topic].partition_responses[partition];
             response.error_code = code(error);
@@ -154,16 +212,36 @@ impl ProduceError {
     }
 }
 
+/// Waits for an `acks=all` batch to reach every ISR member; the error to answer if it did not.
+async fn wait_replicated(p: &Pending, deadline: tokio::time::Instant) -> Option<ResponseError> {
+    let replicated = p.replicated.as_ref()?;
+    match replicated
+        .partition
+        .replica
+        .wait_committed(p.next_offset, replicated.epoch, deadline)
+        .await
+    {
+        Committed::Yes { isr } if isr >= replicated.min_insync => None,
+        Committed::Yes { .. } => Some(ResponseError::NotEnoughReplicasAfterAppend),
+        Committed::TimedOut => Some(ResponseError::RequestTimedOut),
+        Committed::NoLongerLeader => Some(ResponseError::NotLeaderOrFollower),
+    }
+}
+
 /// Appends a partition's batches, checking idempotent producers' sequences first under the
 /// partition's producer lock so that the check and the append see the same log.
-fn append(partition: &Partition, bytes: &mut BytesMut) -> Result<Appended, ProduceError> {
+fn append(
+    partition: &Partition,
+    bytes: &mut BytesMut,
+    epoch: i32,
+) -> Result<Appended, ProduceError> {
     let mut producers = partition.producers.lock();
     for header in headers(bytes) {
         if let SequenceCheck::Duplicate { base_offset } = producers.check(&header)? {
             return Ok(Appended::Duplicate { base_offset });
         }
     }
-    let info = partition.log.append(bytes, 0)?;
+    let info = partition.log.append(bytes, epoch)?;
     for header in headers(bytes) {
         producers.record(&header);
     }
@@ -171,7 +249,7 @@ fn append(partition: &Partition, bytes: &mut BytesMut) -> Result<Appended, Produ
 }
 
 /// The headers of the batches in `bytes`, as far as they parse (the log validates fully).
-fn headers(bytes: &[u8]) -> Vec<BatchHeader> {
+pub(crate) fn headers(bytes: &[u8]) -> Vec<BatchHeader> {
     let mut out = Vec::new();
     let mut at = 0;
     while let Ok(header) = BatchHeader::parse(&bytes[at..]) {

@@ -1,0 +1,68 @@
+//! The entries of the metadata log: each change to the cluster a controller commits, and
+//! why the state machine may refuse one.
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// One change to the cluster metadata.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum ClusterCommand {
+    /// A broker is alive at this Kafka address (first start, restart, or after fencing).
+    /// The first registration also names the cluster (`cluster_id`, proposed by the leader).
+    RegisterBroker {
+        id: i32,
+        host: String,
+        port: i32,
+        cluster_id: String,
+    },
+    /// A broker missed its heartbeats: it leads nothing and leaves the ISRs.
+    FenceBroker { id: i32 },
+    /// A new topic; replicas are assigned when applied, over the brokers live then.
+    CreateTopic {
+        name: String,
+        id: Uuid,
+        partitions: u32,
+        replication_factor: u16,
+        configs: Vec<(String, String)>,
+    },
+    /// A topic and its partitions go.
+    DeleteTopic { name: String },
+    /// A topic grows to `count` partitions.
+    CreatePartitions { name: String, count: u32 },
+    /// A topic's config overrides are replaced.
+    AlterConfigs {
+        name: String,
+        configs: Vec<(String, String)>,
+    },
+    /// A partition leader changes its ISR; applies only if `leader` and `partition_epoch`
+    /// are still current.
+    AlterIsr {
+        topic: String,
+        partition: i32,
+        leader: i32,
+        partition_epoch: i32,
+        isr: Vec<i32>,
+    },
+}
+
+/// Why the state machine refused a command; each maps to a Kafka error at the wire.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub(crate) enum Refusal {
+    #[error("topic {0} already exists")]
+    TopicExists(String),
+    #[error("topic {0} does not exist")]
+    UnknownTopic(String),
+    #[error("broker {0} is not registered")]
+    UnknownBroker(i32),
+    #[error("partition count {0} must be more than the current count")]
+    PartitionCount(u32),
+    #[error("replication factor {requested} is larger than the {live} live brokers")]
+    ReplicationFactor { requested: u16, live: usize },
+    #[error("the ISR change was based on an outdated partition state")]
+    StaleIsr,
+    #[error("the ISR must hold the leader and only assigned, unfenced replicas")]
+    InvalidIsr,
+}
+
+/// What applying a command gave.
+pub(crate) type CommandOutcome = Result<(), Refusal>;

@@ -1,0 +1,121 @@
+//! `ClusterNode`: a broker's part in the cluster once it serves — its controller, and the
+//! loops that keep it in step: applying metadata to partition roles, heartbeating to the
+//! controller leader, and, for the partitions it leads, proposing ISR changes.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::task::JoinHandle;
+
+use super::command::ClusterCommand;
+use super::controller::{Controller, ControllerError};
+use super::state::ClusterState;
+use crate::broker::Broker;
+use crate::replication::roles::{self, FollowerLoops};
+
+/// How often a leader looks for followers to drop from or add to the ISR.
+const ISR_CHECK_INTERVAL: Duration = Duration::from_millis(200);
+
+/// The running cluster membership of one broker.
+#[derive(Debug)]
+pub(crate) struct ClusterNode {
+    pub(crate) controller: Arc<Controller>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl ClusterNode {
+    /// Starts the controller and the loops.
+    pub(crate) async fn start(broker: &Arc<Broker>) -> Result<Self, ControllerError> {
+        let Some(config) = broker.config.cluster() else {
+            return Err(ControllerError::Raft("no cluster configured".into()));
+        };
+        let dir = broker.config.log_dirs()[0].join("raft");
+        let cluster_id = broker.topics.cluster_id().to_string();
+        let controller =
+            Controller::start(broker.config.node_id(), cluster_id, config, &dir).await?;
+        let tasks = vec![
+            tokio::spawn(follow_metadata(Arc::clone(broker), Arc::clone(&controller))),
+            tokio::spawn(heartbeat(Arc::clone(broker), Arc::clone(&controller))),
+            tokio::spawn(maintain_isr(Arc::clone(broker), Arc::clone(&controller))),
+        ];
+        Ok(Self { controller, tasks })
+    }
+
+    /// Stops the loops and the Raft node.
+    pub(crate) async fn stop(&self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+        self.controller.shutdown().await;
+    }
+}
+
+/// Applies every new metadata state to the partitions here.
+async fn follow_metadata(broker: Arc<Broker>, controller: Arc<Controller>) {
+    let mut applied = controller.subscribe();
+    let mut loops = FollowerLoops::default();
+    let mut previous = Arc::new(ClusterState::default());
+    loop {
+        let state = Arc::clone(&applied.borrow_and_update().state);
+        roles::apply(&broker, &previous, &state, &mut loops);
+        previous = state;
+        if applied.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+async fn heartbeat(broker: Arc<Broker>, controller: Arc<Controller>) {
+    let Some(config) = broker.config.cluster() else {
+        return;
+    };
+    let mut tick = tokio::time::interval(config.heartbeat_interval());
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut link = None;
+    loop {
+        tick.tick().await;
+        controller
+            .heartbeat(
+                &mut link,
+                broker.config.node_id(),
+                &broker.advertised_host,
+                broker.advertised_port,
+            )
+            .await;
+    }
+}
+
+/// Proposes the ISR changes the partitions this broker leads call for.
+async fn maintain_isr(broker: Arc<Broker>, controller: Arc<Controller>) {
+    let Some(lag_max) = broker.config.cluster().map(|c| c.replica_lag_time_max()) else {
+        return;
+    };
+    let mut tick = tokio::time::interval(ISR_CHECK_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        for topic in broker.topics.list() {
+            for partition in &topic.partitions {
+                let Some((term, isr)) = partition.replica.proposed_isr(lag_max, &partition.log)
+                else {
+                    continue;
+                };
+                tracing::info!(topic = %topic.name, partition = partition.index, from = ?term.isr, to = ?isr, "proposing an ISR change");
+                let command = ClusterCommand::AlterIsr {
+                    topic: topic.name.clone(),
+                    partition: partition.index,
+                    leader: term.node,
+                    partition_epoch: term.partition_epoch,
+                    isr,
+                };
+                match controller.propose(command).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(refusal)) => {
+                        tracing::debug!(topic = %topic.name, partition = partition.index, %refusal, "ISR change refused")
+                    }
+                    Err(e) => tracing::warn!(error = %e, "ISR change not committed"),
+                }
+            }
+        }
+    }
+}

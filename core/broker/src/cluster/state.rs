@@ -1,0 +1,376 @@
+//! `ClusterState`: what the metadata log says once applied — the brokers and whether they
+//! are fenced, and every topic's partitions with their replicas, leader, ISR and epochs.
+//! Applying a [`ClusterCommand`] is a pure function of the state and the command, so every
+//! node that applies the same log reaches the same state; leader elections happen here.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::command::{ClusterCommand, CommandOutcome, Refusal};
+
+/// No leader: every in-sync replica is fenced.
+pub(crate) const NO_LEADER: i32 = -1;
+
+/// A registered broker.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct BrokerInfo {
+    pub(crate) host: String,
+    pub(crate) port: i32,
+    /// Fenced brokers missed their heartbeats: they lead nothing and are out of every ISR.
+    pub(crate) fenced: bool,
+}
+
+/// One partition's replication state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct PartitionState {
+    pub(crate) replicas: Vec<i32>,
+    pub(crate) leader: i32,
+    /// Bumped on every leader change; stamped on the batches the leader appends.
+    pub(crate) leader_epoch: i32,
+    pub(crate) isr: Vec<i32>,
+    /// Bumped on every change of this partition (leader or ISR), so stale ISR updates fail.
+    pub(crate) partition_epoch: i32,
+}
+
+/// One topic.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct TopicState {
+    pub(crate) id: Uuid,
+    pub(crate) partitions: Vec<PartitionState>,
+    /// Kafka-named config overrides (`retention.ms` = `1000`).
+    pub(crate) configs: Vec<(String, String)>,
+}
+
+/// The applied cluster metadata.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct ClusterState {
+    /// The cluster's id, fixed by the first broker registration.
+    pub(crate) cluster_id: String,
+    pub(crate) brokers: BTreeMap<i32, BrokerInfo>,
+    pub(crate) topics: BTreeMap<String, TopicState>,
+}
+
+impl ClusterState {
+    /// Applies one committed command.
+    pub(crate) fn apply(&mut self, command: &ClusterCommand) -> CommandOutcome {
+        match command {
+            ClusterCommand::RegisterBroker {
+                id,
+                host,
+                port,
+                cluster_id,
+            } => {
+                if self.cluster_id.is_empty() {
+                    self.cluster_id = cluster_id.clone();
+                }
+                self.brokers.insert(
+                    *id,
+                    BrokerInfo {
+                        host: host.clone(),
+                        port: *port,
+                        fenced: false,
+                    },
+                );
+                self.elect_for_returning(*id);
+                Ok(())
+            }
+            ClusterCommand::FenceBroker { id } => {
+                let Some(broker) = self.brokers.get_mut(id) else {
+                    return Err(Refusal::UnknownBroker(*id));
+                };
+                broker.fenced = true;
+                self.move_away_from(*id);
+                Ok(())
+            }
+            ClusterCommand::CreateTopic {
+                name,
+                id,
+                partitions,
+                replication_factor,
+                configs,
+            } => {
+                if self.topics.contains_key(name) {
+                    return Err(Refusal::TopicExists(name.clone()));
+                }
+                let states = self.assign(name, 0, *partitions, *replication_factor)?;
+                self.topics.insert(
+                    name.clone(),
+                    TopicState {
+                        id: *id,
+                        partitions: states,
+                        configs: configs.clone(),
+                    },
+                );
+                Ok(())
+            }
+            ClusterCommand::DeleteTopic { name } => self
+                .topics
+                .remove(name)
+                .map(|_| ())
+                .ok_or_else(|| Refusal::UnknownTopic(name.clone())),
+            ClusterCommand::CreatePartitions { name, count } => {
+                let Some(topic) = self.topics.get(name) else {
+                    return Err(Refusal::UnknownTopic(name.clone()));
+                };
+                let current = topic.partitions.len() as u32;
+                if *count <= current {
+                    return Err(Refusal::PartitionCount(*count));
+                }
+                let factor = topic.partitions.first().map_or(1, |p| p.replicas.len()) as u16;
+                let added = self.assign(name, current, *count - current, factor)?;
+                if let Some(topic) = self.topics.get_mut(name) {
+                    topic.partitions.extend(added);
+                }
+                Ok(())
+            }
+            ClusterCommand::AlterConfigs { name, configs } => {
+                let Some(topic) = self.topics.get_mut(name) else {
+                    return Err(Refusal::UnknownTopic(name.clone()));
+                };
+                topic.configs = configs.clone();
+                Ok(())
+            }
+            ClusterCommand::AlterIsr {
+                topic,
+                partition,
+                leader,
+                partition_epoch,
+                isr,
+            } => {
+                let state = self
+                    .topics
+                    .get_mut(topic)
+                    .and_then(|t| t.partitions.get_mut(*partition as usize))
+                    .ok_or_else(|| Refusal::UnknownTopic(topic.clone()))?;
+                if state.leader != *leader || state.partition_epoch != *partition_epoch {
+                    return Err(Refusal::StaleIsr);
+                }
+                let fenced = |r: &i32| self.brokers.get(r).is_none_or(|b| b.fenced);
+                let joining_fenced = isr.iter().any(|r| !state.isr.contains(r) && fenced(r));
+                if !isr.contains(leader)
+                    || isr.iter().any(|r| !state.replicas.contains(r))
+                    || joining_fenced
+                {
+                    return Err(Refusal::InvalidIsr);
+                }
+                state.isr = isr.clone();
+                state.partition_epoch += 1;
+                Ok(())
+            }
+        }
+    }
+
+    /// Unfenced brokers, by id.
+    pub(crate) fn live_brokers(&self) -> Vec<i32> {
+        self.brokers
+            .iter()
+            .filter(|(_, b)| !b.fenced)
+            .map(|(id, _)| *id)
+            .collect()
+    }
+
+    /// Replicas for `count` new partitions from `first` on, spread round robin over the
+    /// live brokers starting at a topic-dependent broker, so leaders spread too.
+    fn assign(
+        &self,
+        name: &str,
+        first: u32,
+        count: u32,
+        factor: u16,
+    ) -> Result<Vec<PartitionState>, Refusal> {
+        let live = self.live_brokers();
+        if factor == 0 || usize::from(factor) > live.len() {
+            return Err(Refusal::ReplicationFactor {
+                requested: factor,
+                live: live.len(),
+            });
+        }
+        let start = name
+            .bytes()
+            .fold(0usize, |h, b| h.wrapping_mul(31) + b as usize);
+        Ok((first..first + count)
+            .map(|index| {
+                let replicas: Vec<i32> = (0..usize::from(factor))
+                    .map(|r| live[(start + index as usize + r) % live.len()])
+                    .collect();
+                PartitionState {
+                    leader: replicas[0],
+                    leader_epoch: 0,
+                    isr: replicas.clone(),
+                    replicas,
+                    partition_epoch: 0,
+                }
+            })
+            .collect())
+    }
+
+    /// A fenced broker leaves every ISR it can (never emptying one: the last member keeps
+    /// the claim to the committed data) and hands leadership to a live ISR member.
+    fn move_away_from(&mut self, fenced: i32) {
+        let live = self.live_brokers();
+        for topic in self.topics.values_mut() {
+            for p in &mut topic.partitions {
+                let mut changed = false;
+                if p.isr.len() > 1 && p.isr.contains(&fenced) {
+                    p.isr.retain(|r| *r != fenced);
+                    changed = true;
+                }
+                if p.leader == fenced {
+                    p.leader = p
+                        .isr
+                        .iter()
+                        .copied()
+                        .find(|r| live.contains(r))
+                        .unwrap_or(NO_LEADER);
+                    p.leader_epoch += 1;
+                    changed = true;
+                }
+                if changed {
+                    p.partition_epoch += 1;
+                }
+            }
+        }
+    }
+
+    /// A broker that registers again leads the partitions that had no live leader and whose
+    /// ISR it is in (it holds everything they committed).
+    fn elect_for_returning(&mut self, id: i32) {
+        for topic in self.topics.values_mut() {
+            for p in &mut topic.partitions {
+                if p.leader == NO_LEADER && p.isr.contains(&id) {
+                    p.leader = id;
+                    p.leader_epoch += 1;
+                    p.partition_epoch += 1;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn register(state: &mut ClusterState, id: i32) {
+        state
+            .apply(&ClusterCommand::RegisterBroker {
+                id,
+                host: "127.0.0.1".into(),
+                port: 9000 + id,
+                cluster_id: "c".into(),
+            })
+            .unwrap();
+    }
+
+    fn three_brokers_one_topic() -> ClusterState {
+        let mut state = ClusterState::default();
+        for id in 1..=3 {
+            register(&mut state, id);
+        }
+        state
+            .apply(&ClusterCommand::CreateTopic {
+                name: "t".into(),
+                id: Uuid::new_v4(),
+                partitions: 6,
+                replication_factor: 3,
+                configs: Vec::new(),
+            })
+            .unwrap();
+        state
+    }
+
+    #[test]
+    fn assignment_spreads_leaders_over_live_brokers() {
+        let state = three_brokers_one_topic();
+        let topic = &state.topics["t"];
+        let leaders: Vec<i32> = topic.partitions.iter().map(|p| p.leader).collect();
+        for id in 1..=3 {
+            assert_eq!(leaders.iter().filter(|l| **l == id).count(), 2);
+        }
+        for p in &topic.partitions {
+            assert_eq!(p.isr, p.replicas);
+            let mut sorted = p.replicas.clone();
+            sorted.sort_unstable();
+            assert_eq!(sorted, vec![1, 2, 3]);
+        }
+    }
+
+    #[test]
+    fn replication_factor_above_live_brokers_is_refused() {
+        let mut state = ClusterState::default();
+        register(&mut state, 1);
+        let refused = state.apply(&ClusterCommand::CreateTopic {
+            name: "t".into(),
+            id: Uuid::new_v4(),
+            partitions: 1,
+            replication_factor: 2,
+            configs: Vec::new(),
+        });
+        assert!(matches!(refused, Err(Refusal::ReplicationFactor { .. })));
+    }
+
+    #[test]
+    fn fencing_moves_leadership_to_the_isr_and_bumps_epochs() {
+        let mut state = three_brokers_one_topic();
+        state.apply(&ClusterCommand::FenceBroker { id: 1 }).unwrap();
+        for p in &state.topics["t"].partitions {
+            assert_ne!(p.leader, 1);
+            assert!(!p.isr.contains(&1));
+            assert!(p.isr.contains(&p.leader));
+        }
+        let moved: Vec<_> = state.topics["t"]
+            .partitions
+            .iter()
+            .filter(|p| p.leader_epoch == 1)
+            .collect();
+        assert_eq!(moved.len(), 2);
+    }
+
+    #[test]
+    fn last_isr_member_keeps_its_claim_and_leads_again_on_return() {
+        let mut state = three_brokers_one_topic();
+        for id in 1..=3 {
+            state.apply(&ClusterCommand::FenceBroker { id }).unwrap();
+        }
+        let p = state.topics["t"].partitions[0].clone();
+        assert_eq!(p.leader, NO_LEADER);
+        assert_eq!(p.isr.len(), 1);
+        let last = p.isr[0];
+        register(&mut state, last);
+        assert_eq!(state.topics["t"].partitions[0].leader, last);
+    }
+
+    #[test]
+    fn a_fenced_broker_cannot_rejoin_the_isr() {
+        let mut state = three_brokers_one_topic();
+        state.apply(&ClusterCommand::FenceBroker { id: 3 }).unwrap();
+        let p = state.topics["t"].partitions[0].clone();
+        let rejoin = ClusterCommand::AlterIsr {
+            topic: "t".into(),
+            partition: 0,
+            leader: p.leader,
+            partition_epoch: p.partition_epoch,
+            isr: vec![1, 2, 3],
+        };
+        assert_eq!(state.apply(&rejoin), Err(Refusal::InvalidIsr));
+    }
+
+    #[test]
+    fn stale_isr_changes_are_refused() {
+        let mut state = three_brokers_one_topic();
+        let p = state.topics["t"].partitions[0].clone();
+        let shrink = ClusterCommand::AlterIsr {
+            topic: "t".into(),
+            partition: 0,
+            leader: p.leader,
+            partition_epoch: p.partition_epoch,
+            isr: vec![p.leader],
+        };
+        state.apply(&shrink).unwrap();
+        assert_eq!(state.apply(&shrink), Err(Refusal::StaleIsr));
+        assert_eq!(state.topics["t"].partitions[0].isr, vec![p.leader]);
+    }
+}

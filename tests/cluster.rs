@@ -1,0 +1,390 @@
+//! Replication and clustering, process level: three (or four) `weir broker` processes on
+//! loopback ports form a cluster with their metadata in Raft; topics are replicated with
+//! Kafka's ISR model. Leaders are SIGKILLed under an `acks=all` load and every acknowledged
+//! record must be readable afterwards at the offset it was acknowledged with; killed brokers
+//! restart, catch up and rejoin the ISR; `min.insync.replicas` is enforced; a fourth broker
+//! joins and receives new partitions.
+
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use rdkafka::admin::{AdminOptions, AlterConfig, NewTopic, ResourceSpecifier, TopicReplication};
+use rdkafka::consumer::Consumer;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::{BaseRecord, Producer};
+use rdkafka::{Offset, TopicPartitionList};
+use support::cluster::{Cluster, PATIENT_TIMEOUTS};
+use support::kafka::{self, Msg, PATIENCE, Record};
+
+async fn create_topic(
+    cluster: &Cluster,
+    topic: &str,
+    partitions: i32,
+    replicas: i32,
+    configs: &[(&str, &str)],
+) {
+    let mut new = NewTopic::new(topic, partitions, TopicReplication::Fixed(replicas));
+    for (k, v) in configs {
+        new = new.set(k, v);
+    }
+    let results = kafka::admin(&cluster.bootstrap())
+        .create_topics([&new], &AdminOptions::new().request_timeout(Some(PATIENCE)))
+        .await
+        .expect("the CreateTopics request");
+    assert_eq!(results, vec![Ok(topic.to_string())]);
+    cluster.wait_until("the topic's leaders", PATIENCE, |m| {
+        m.topics().iter().any(|t| {
+            t.name() == topic
+                && t.partitions().len() == partitions as usize
+                && t.partitions().iter().all(|p| p.leader() >= 0)
+        })
+    });
+}
+
+/// Whether every partition of `topic` has all its replicas in the ISR.
+fn fully_replicated(m: &rdkafka::metadata::Metadata, topic: &str) -> bool {
+    m.topics().iter().any(|t| {
+        t.name() == topic
+            && t.partitions()
+                .iter()
+                .all(|p| p.leader() >= 0 && p.isr().len() == p.replicas().len())
+    })
+}
+
+/// Reads every partition of `topic` from offset 0 up to its high watermark.
+fn read_back(cluster: &Cluster, topic: &str, partitions: i32) -> BTreeMap<i32, Vec<Msg>> {
+    let consumer = kafka::consumer(&cluster.bootstrap(), &[]);
+    let mut assignment = TopicPartitionList::new();
+    let mut total = 0;
+    for p in 0..partitions {
+        let (_, high) = consumer.fetch_watermarks(topic, p, PATIENCE).unwrap();
+        total += high as usize;
+        assignment
+            .add_partition_offset(topic, p, Offset::Beginning)
+            .unwrap();
+    }
+    consumer.assign(&assignment).unwrap();
+    kafka::poll_records(&consumer, total, PATIENCE * 2)
+}
+
+#[tokio::test]
+async fn a_replicated_topic_serves_from_every_broker() {
+    let cluster = Cluster::start(3, "");
+    let topic = support::topic_name("replicated");
+    create_topic(&cluster, &topic, 6, 3, &[("min.insync.replicas", "2")]).await;
+    let metadata = cluster.metadata(Some(&topic)).unwrap();
+    let t = metadata
+        .topics()
+        .iter()
+        .find(|t| t.name() == topic)
+        .unwrap();
+    let mut leaders: Vec<i32> = t.partitions().iter().map(|p| p.leader()).collect();
+    leaders.sort_unstable();
+    assert_eq!(
+        leaders,
+        vec![1, 1, 2, 2, 3, 3],
+        "leaders spread over the brokers"
+    );
+
+    let producer = kafka::producer(&cluster.bootstrap(), &[("acks", "all")]);
+    let records: Vec<Record> = (0..600)
+        .map(|i| Record::unkeyed(format!("v{i}")).with_partition(i % 6))
+        .collect();
+    let delivered = kafka::produce(&producer, &topic, &records);
+    assert_eq!(delivered.len(), 600);
+    let got = read_back(&cluster, &topic, 6);
+    kafka::assert_contiguous(&got);
+    assert_eq!(got.values().map(Vec::len).sum::<usize>(), 600);
+    cluster.wait_until("every replica in sync", PATIENCE, |m| {
+        fully_replicated(m, &topic)
+    });
+
+    // A config change goes through the controller and reaches every broker.
+    let options = AdminOptions::new().request_timeout(Some(PATIENCE));
+    let altered = kafka::admin(&cluster.bootstrap())
+        .alter_configs(
+            &[AlterConfig::new(ResourceSpecifier::Topic(&topic)).set("retention.ms", "86400000")],
+            &options,
+        )
+        .await
+        .unwrap();
+    assert!(altered.iter().all(Result::is_ok), "{altered:?}");
+    for broker in &cluster.brokers {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let described = kafka::admin(&broker.addr())
+                .describe_configs(&[ResourceSpecifier::Topic(&topic)], &options)
+                .await
+                .unwrap();
+            let value = described[0]
+                .as_ref()
+                .ok()
+                .and_then(|r| r.get("retention.ms"))
+                .and_then(|e| e.value.clone());
+            if value.as_deref() == Some("86400000") {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{}: retention.ms is {value:?}",
+                broker.addr()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// Produces `acks=all` continuously from a thread; returns every acknowledged record.
+fn produce_continuously(
+    bootstrap: String,
+    topic: String,
+    partitions: i32,
+    stop: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<(Vec<Msg>, usize)> {
+    std::thread::spawn(move || {
+        let producer = kafka::producer(
+            &bootstrap,
+            &[
+                ("acks", "all"),
+                ("linger.ms", "5"),
+                ("message.timeout.ms", "20000"),
+                ("enable.idempotence", "false"),
+                ("topic.metadata.refresh.interval.ms", "500"),
+            ],
+        );
+        let mut acked = Vec::new();
+        let mut failed = 0;
+        let mut i = 0u64;
+        while !stop.load(Ordering::Relaxed) {
+            let value = format!("record-{i}");
+            let record = BaseRecord::<[u8], [u8]>::to(&topic)
+                .payload(value.as_bytes())
+                .partition((i % partitions as u64) as i32);
+            if producer.send(record).is_ok() {
+                i += 1;
+            }
+            producer.poll(Duration::from_millis(1));
+            if i.is_multiple_of(50) {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+        let _ = producer.flush(Duration::from_secs(30));
+        let (delivered, failures) = kafka::take_reports(&producer);
+        acked.extend(delivered);
+        failed += failures.len();
+        (acked, failed)
+    })
+}
+
+#[tokio::test]
+async fn acknowledged_records_survive_leader_kills() {
+    let kills: usize = std::env::var("WEIR_CLUSTER_KILLS")
+        .ok()
+        .and_then(|k| k.parse().ok())
+        .unwrap_or(3);
+    let mut cluster = Cluster::start(3, "");
+    let topic = support::topic_name("failover");
+    let partitions = 6;
+    create_topic(
+        &cluster,
+        &topic,
+        partitions,
+        3,
+        &[("min.insync.replicas", "2")],
+    )
+    .await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let producing = produce_continuously(
+        cluster.bootstrap(),
+        topic.clone(),
+        partitions,
+        Arc::clone(&stop),
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    for kill in 0..kills {
+        let watched = (kill % partitions as usize) as i32;
+        let (leader, _, _) = cluster.partition(&topic, watched).unwrap();
+        assert!(leader > 0, "partition {watched} has a leader");
+        let killed_at = Instant::now();
+        cluster.node(leader).kill();
+        let moved = cluster.wait_until("a new leader", PATIENCE, |m| {
+            m.topics().iter().any(|t| {
+                t.name() == topic
+                    && t.partitions()
+                        .iter()
+                        .all(|p| p.leader() >= 0 && p.leader() != leader)
+            })
+        });
+        eprintln!(
+            "kill {kill}: broker {leader} (leader of {topic}/{watched}) killed; leaders moved after {:?}",
+            killed_at.elapsed().max(moved)
+        );
+        std::thread::sleep(Duration::from_secs(1));
+        cluster.node(leader).restart();
+        let rejoined = cluster.wait_until(
+            "the restarted broker back in every ISR",
+            PATIENCE * 2,
+            |m| fully_replicated(m, &topic),
+        );
+        eprintln!("kill {kill}: broker {leader} restarted and rejoined every ISR in {rejoined:?}");
+    }
+    std::thread::sleep(Duration::from_secs(1));
+    stop.store(true, Ordering::Relaxed);
+    let (acked, failed) = producing.join().unwrap();
+    eprintln!(
+        "{} records acknowledged, {failed} failed over {kills} kills",
+        acked.len()
+    );
+    assert!(
+        acked.len() > 1000,
+        "the producer kept going: {} acknowledged",
+        acked.len()
+    );
+
+    let got = read_back(&cluster, &topic, partitions);
+    kafka::assert_contiguous(&got);
+    let mut lost = Vec::new();
+    for m in &acked {
+        let stored = got
+            .get(&m.partition)
+            .and_then(|records| records.get(m.offset as usize));
+        if stored.map(|s| &s.value) != Some(&m.value) {
+            lost.push((
+                m.partition,
+                m.offset,
+                String::from_utf8_lossy(&m.value).to_string(),
+            ));
+        }
+    }
+    assert!(
+        lost.is_empty(),
+        "{} acknowledged records not at their offsets, first: {:?}",
+        lost.len(),
+        lost.first()
+    );
+}
+
+/// Produces one record with `acks`; the error librdkafka reports, if any.
+fn produce_one(addr: &str, topic: &str, acks: &str) -> Option<KafkaError> {
+    let producer = kafka::producer(
+        addr,
+        &[
+            ("acks", acks),
+            ("retries", "0"),
+            ("enable.idempotence", "false"),
+            ("message.timeout.ms", "10000"),
+        ],
+    );
+    let (delivered, failed) = kafka::produce_allowing_failures(
+        &producer,
+        topic,
+        &[Record::unkeyed(acks).with_partition(0)],
+    );
+    assert_eq!(delivered.len() + failed.len(), 1);
+    failed.into_iter().next().map(|(e, _)| e)
+}
+
+#[tokio::test]
+async fn min_insync_replicas_refuses_acks_all_but_not_acks_1() {
+    let mut cluster = Cluster::start_with_timeouts(3, PATIENT_TIMEOUTS, "");
+    let topic = support::topic_name("min-isr");
+    create_topic(&cluster, &topic, 1, 3, &[("min.insync.replicas", "3")]).await;
+    let (leader, replicas, _) = cluster.partition(&topic, 0).unwrap();
+    let addr = cluster.node(leader).addr();
+    assert_eq!(
+        produce_one(&addr, &topic, "all"),
+        None,
+        "acks=all with a full ISR"
+    );
+    let followers: Vec<i32> = replicas.iter().copied().filter(|r| *r != leader).collect();
+
+    // One follower down: the controller fences it and the ISR shrinks to two, below three.
+    cluster.node(followers[0]).kill();
+    cluster.wait_until("the ISR shrunk to two", PATIENCE, |m| {
+        m.topics()
+            .iter()
+            .any(|t| t.name() == topic && t.partitions()[0].isr().len() == 2)
+    });
+    // The leader may learn of the smaller ISR just after appending: then the answer is
+    // NOT_ENOUGH_REPLICAS_AFTER_APPEND (the batch stays unacknowledged either way).
+    let refused = produce_one(&addr, &topic, "all");
+    assert!(
+        matches!(
+            refused,
+            Some(KafkaError::MessageProduction(
+                RDKafkaErrorCode::NotEnoughReplicas
+                    | RDKafkaErrorCode::NotEnoughReplicasAfterAppend
+            ))
+        ),
+        "acks=all with two of three in sync: {refused:?}"
+    );
+    assert_eq!(produce_one(&addr, &topic, "1"), None, "acks=1 still works");
+
+    // Two of three down: the metadata quorum is lost with them, the leader keeps leading,
+    // acks=all is still refused and acks=1 still answered.
+    cluster.node(followers[1]).kill();
+    std::thread::sleep(Duration::from_secs(3));
+    let refused = produce_one(&addr, &topic, "all");
+    assert!(
+        matches!(
+            refused,
+            Some(KafkaError::MessageProduction(
+                RDKafkaErrorCode::NotEnoughReplicas
+            ))
+        ),
+        "acks=all with two of three brokers down: {refused:?}"
+    );
+    assert_eq!(
+        produce_one(&addr, &topic, "1"),
+        None,
+        "acks=1 with two brokers down"
+    );
+}
+
+#[tokio::test]
+async fn a_fourth_broker_joins_and_receives_new_partitions() {
+    let mut cluster = Cluster::start(3, "");
+    let id = cluster.add_broker();
+    assert_eq!(id, 4);
+    cluster.wait_for_brokers(4);
+    let topic = support::topic_name("scaled");
+    create_topic(&cluster, &topic, 8, 2, &[]).await;
+    let metadata = cluster.metadata(Some(&topic)).unwrap();
+    let t = metadata
+        .topics()
+        .iter()
+        .find(|t| t.name() == topic)
+        .unwrap();
+    let on_new: Vec<i32> = t
+        .partitions()
+        .iter()
+        .filter(|p| p.replicas().contains(&4))
+        .map(|p| p.id())
+        .collect();
+    assert_eq!(
+        on_new.len(),
+        4,
+        "broker 4 holds a replica of half the partitions"
+    );
+    assert!(
+        t.partitions().iter().any(|p| p.leader() == 4),
+        "broker 4 leads some"
+    );
+
+    let producer = kafka::producer(&cluster.bootstrap(), &[("acks", "all")]);
+    let records: Vec<Record> = (0..400)
+        .map(|i| Record::unkeyed(format!("v{i}")).with_partition(i % 8))
+        .collect();
+    kafka::produce(&producer, &topic, &records);
+    let got = read_back(&cluster, &topic, 8);
+    assert_eq!(got.values().map(Vec::len).sum::<usize>(), 400);
+    cluster.wait_until("broker 4's replicas in sync", PATIENCE, |m| {
+        fully_replicated(m, &topic)
+    });
+}
