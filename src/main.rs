@@ -3,6 +3,7 @@
 //! `weir config check` validates a config file. `topic`, `group`, `bench` and `weir run`
 //! arrive with their issues.
 
+mod connect;
 mod consume;
 mod produce;
 
@@ -71,10 +72,39 @@ enum Command {
         #[arg(long, default_value = "value")]
         format: String,
     },
+    /// Runs the source connectors of a TOML file until SIGINT or SIGTERM.
+    Connect {
+        /// The connectors' TOML file (`[cluster]`, `[topics.NAME]`, `[[sources]]`).
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Shows the connectors a running `weir connect` reports.
+    Connector {
+        #[command(subcommand)]
+        action: ConnectorAction,
+    },
     /// Configuration files.
     Config {
         #[command(subcommand)]
         action: ConfigAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConnectorAction {
+    /// One line per connector: state, events, bytes, lag.
+    List {
+        /// The connectors' TOML file `weir connect` runs.
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Everything known about one connector, with its recent warnings.
+    Status {
+        /// The connector's name.
+        name: String,
+        /// The connectors' TOML file `weir connect` runs.
+        #[arg(long, short)]
+        config: PathBuf,
     },
 }
 
@@ -91,7 +121,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     // The broker narrates at info; client commands keep stderr for problems.
     let default_level = match cli.command {
-        Command::Broker { .. } => "info",
+        Command::Broker { .. } | Command::Connect { .. } => "info",
         _ => "warn",
     };
     tracing_subscriber::fmt()
@@ -136,6 +166,15 @@ fn main() -> ExitCode {
                 format,
             }))
         }),
+        Command::Connect { config } => {
+            client_runtime().and_then(|rt| rt.block_on(connect::run(config)))
+        }
+        Command::Connector {
+            action: ConnectorAction::List { config },
+        } => connect::list(config),
+        Command::Connector {
+            action: ConnectorAction::Status { name, config },
+        } => connect::status(config, name),
         Command::Config {
             action: ConfigAction::Check { file },
         } => check_config(file),
@@ -178,7 +217,7 @@ fn run_broker(config: Option<PathBuf>) -> anyhow::Result<()> {
     })
 }
 
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = match signal(SignalKind::terminate()) {
         Ok(term) => term,
