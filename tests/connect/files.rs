@@ -270,3 +270,29 @@ fn whole_files_dropped_into_a_directory() {
     let records = expect_records(&broker.addr(), "whole", 1);
     assert_eq!(values(&records), ["{\n  \"a\": 1\n}\n"]);
 }
+
+#[test]
+fn topics_in_the_config_are_created_and_checkpoints_are_compacted() {
+    let broker = Broker::start();
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("app.log");
+    append(&log, "one\n");
+    let toml = file_source(&broker.addr(), "wide", &[&log], "", "max_delay = \"50ms\"").replace(
+        "[[sources]]",
+        "[topics.wide]\npartitions = 4\n\n[[sources]]",
+    );
+    let _connect = Connect::start(dir.path(), &toml);
+    expect_records(&broker.addr(), "wide", 1);
+    crate::harness::runtime().block_on(async {
+        let admin =
+            weir_client::Admin::new(weir_client::AdminConfig::new([broker.addr()])).unwrap();
+        let described = admin.describe_topics(&["wide".to_owned()]).await.unwrap();
+        assert_eq!(described[0].partitions.len(), 4);
+        let configs = admin
+            .topic_configs(weir_connectors::OFFSETS_TOPIC)
+            .await
+            .unwrap();
+        let policy = configs.iter().find(|c| c.name == "cleanup.policy").unwrap();
+        assert_eq!(policy.value.as_deref(), Some("compact"));
+    });
+}

@@ -184,6 +184,8 @@ pub(crate) fn read_topic(
         config.auto_offset_reset = OffsetReset::Earliest;
         config.enable_auto_commit = false;
         config.max_poll_records = 10_000;
+        // Reading must not create the topic before the connector does.
+        config.allow_auto_create_topics = false;
         let mut consumer = Consumer::new(config).unwrap();
         let deadline = tokio::time::Instant::now() + patience;
         let partitions = loop {
