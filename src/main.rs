@@ -5,6 +5,7 @@
 
 mod bench;
 mod cluster_args;
+mod connect;
 mod consume;
 mod group;
 mod partitioner;
@@ -49,10 +50,39 @@ enum Command {
     Group(group::GroupArgs),
     /// Measures producer or consumer throughput and latency against a cluster.
     Bench(bench::BenchArgs),
+    /// Runs the source connectors of a TOML file until SIGINT or SIGTERM.
+    Connect {
+        /// The connectors' TOML file (`[cluster]`, `[topics.NAME]`, `[[sources]]`).
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Shows the connectors a running `weir connect` reports.
+    Connector {
+        #[command(subcommand)]
+        action: ConnectorAction,
+    },
     /// Configuration files.
     Config {
         #[command(subcommand)]
         action: ConfigAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConnectorAction {
+    /// One line per connector: state, events, bytes, lag.
+    List {
+        /// The connectors' TOML file `weir connect` runs.
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Everything known about one connector, with its recent warnings.
+    Status {
+        /// The connector's name.
+        name: String,
+        /// The connectors' TOML file `weir connect` runs.
+        #[arg(long, short)]
+        config: PathBuf,
     },
 }
 
@@ -72,7 +102,7 @@ fn main() -> ExitCode {
     };
     // The broker narrates at info; client commands keep stderr for problems.
     let default_level = match cli.command {
-        Command::Broker { .. } => "info",
+        Command::Broker { .. } | Command::Connect { .. } => "info",
         _ => "warn",
     };
     tracing_subscriber::fmt()
@@ -90,6 +120,13 @@ fn main() -> ExitCode {
         Command::Topic(args) => in_runtime(topic::run(args)),
         Command::Group(args) => in_runtime(group::run(args)),
         Command::Bench(args) => in_runtime(bench::run(args)),
+        Command::Connect { config } => in_runtime(connect::run(config)),
+        Command::Connector {
+            action: ConnectorAction::List { config },
+        } => connect::list(config),
+        Command::Connector {
+            action: ConnectorAction::Status { name, config },
+        } => connect::status(config, name),
         Command::Config {
             action: ConfigAction::Check { file },
         } => check_config(file),
@@ -136,7 +173,7 @@ fn run_broker(config: Option<PathBuf>) -> anyhow::Result<()> {
     })
 }
 
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = match signal(SignalKind::terminate()) {
         Ok(term) => term,

@@ -1,7 +1,37 @@
-//! `weir-connectors`: source connectors hosted by weir.
+//! `weir-connectors`: source connectors, which turn files (and, next, databases) into events
+//! continuously, without anyone writing a producer.
 //!
-//! It will own the `Source` trait and its runner, emit policies (thresholds and CEL
-//! triggers), checkpoints saved only after the broker acknowledged what precedes them, and
-//! the file, Postgres, MySQL and SQLite sources. Connectors produce through `weir-client`.
+//! A [`Source`] yields events tagged with the source partition and position each came from;
+//! a [`Runner`] applies the emit policy (thresholds, CEL `when`/`flush_when`, a cron
+//! `schedule`), produces through `weir-client`, and saves the source's [`Checkpoint`] in the
+//! topic `__weir_connect_offsets` only after the broker acknowledged every event before it.
+//! [`host`] runs every connector of a [`ConnectConfig`] and keeps their status file.
 //!
-//! Status: not built yet (issues "Source connectors" and "Source connectors for databases").
+//! | module | owns |
+//! |---|---|
+//! | [`source`] | the `Source` trait, events, positions and checkpoints |
+//! | [`config`] | the connectors' TOML, read with `weir-config` |
+//! | [`emit`] | thresholds, pending batches, CEL expressions, cron schedules |
+//! | [`runner`] | one connector: source → emit policy → producer → checkpoint |
+//! | [`checkpoint`] | checkpoints in `__weir_connect_offsets` |
+//! | [`status`] | each connector's status and the status file |
+//! | [`file`] | the file source |
+//! | [`host`] | creating topics and running every connector of a config |
+//! | [`error`] | the errors |
+
+pub mod checkpoint;
+pub mod config;
+pub mod emit;
+pub mod error;
+pub mod file;
+pub mod host;
+pub mod runner;
+pub mod source;
+pub mod status;
+
+pub use checkpoint::{CheckpointStore, OFFSETS_TOPIC};
+pub use config::ConnectConfig;
+pub use error::{ConnectorError, SourceError};
+pub use runner::Runner;
+pub use source::{Checkpoint, Payload, Position, Source, SourceEvent};
+pub use status::{ConnectorState, ConnectorStatus, StatusReport};

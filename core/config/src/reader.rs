@@ -73,6 +73,15 @@ impl<'r> TableReader<'r> {
         &self.path
     }
 
+    /// Whether the table sets `key` (to anything); does not mark the key as read. For
+    /// required keys: a read that gave `None` for a key the file sets has already reported
+    /// what is wrong with its value.
+    pub fn has(&self, key: &str) -> bool {
+        self.table
+            .get_key_value(key)
+            .is_some_and(|(_, item)| !item.is_none())
+    }
+
     /// A string.
     pub fn string(&mut self, key: &str) -> Option<String> {
         self.take(key, |item, found| {
