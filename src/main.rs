@@ -4,6 +4,7 @@
 //! arrive with their issues.
 
 mod consume;
+mod plugin;
 mod produce;
 
 use std::path::PathBuf;
@@ -71,6 +72,11 @@ enum Command {
         #[arg(long, default_value = "value")]
         format: String,
     },
+    /// WASM plugins: check one, or run a consumer plugin.
+    Plugin {
+        #[command(subcommand)]
+        action: plugin::PluginAction,
+    },
     /// Configuration files.
     Config {
         #[command(subcommand)]
@@ -91,7 +97,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     // The broker narrates at info; client commands keep stderr for problems.
     let default_level = match cli.command {
-        Command::Broker { .. } => "info",
+        Command::Broker { .. } | Command::Plugin { .. } => "info",
         _ => "warn",
     };
     tracing_subscriber::fmt()
@@ -139,6 +145,7 @@ fn main() -> ExitCode {
         Command::Config {
             action: ConfigAction::Check { file },
         } => check_config(file),
+        Command::Plugin { action } => plugin::run(action),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
