@@ -142,3 +142,56 @@ impl RunnerConfig {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn parse(text: &str) -> Result<RunnerConfig, String> {
+        RunnerConfig::parse(&Source::new("/etc/weir/runner.toml", text)).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn reads_every_setting() {
+        let config = parse(
+            "plugin = \"n.wasm\"\nbootstrap-servers = [\"b:9092\"]\ngroup = \"g\"\n\
+             topics = [\"orders\"]\ndead-letter-topic = \"dlq\"\ninstances = 3\nmax-batch = 7\n\
+             max-retries = 2\nretry-backoff = \"5ms\"\nsession-timeout = \"2s\"\ndeadline = \"1s\"\n\
+             memory-limit = \"8MiB\"\n[grants]\nenv = [\"TZ\"]\nnetwork = true\n\
+             [config]\noutput = \"notes\"\n[config.routes]\neu = 1\n",
+        )
+        .unwrap();
+        assert_eq!(config.plugin, PathBuf::from("/etc/weir/n.wasm"));
+        assert_eq!(config.instances, 3);
+        assert_eq!(config.max_batch, 7);
+        assert_eq!(config.retry_backoff, Duration::from_millis(5));
+        assert_eq!(config.session_timeout, Some(Duration::from_secs(2)));
+        assert_eq!(config.plugin_settings.deadline, Duration::from_secs(1));
+        assert_eq!(config.plugin_settings.memory_limit, 8 << 20);
+        assert!(config.plugin_settings.grants.network);
+        assert_eq!(
+            config.plugin_settings.config,
+            [
+                ("output".to_string(), "notes".to_string()),
+                ("routes.eu".to_string(), "1".to_string())
+            ]
+        );
+    }
+
+    #[test]
+    fn mistakes_name_file_line_and_key() {
+        let err = parse(
+            "plugin = \"n.wasm\"\ngroup = \"g\"\ntopics = [\"orders\"]\n\
+             dead-letter-topic = \"dlq\"\nmax-batch = 0\ndeadlin = \"1s\"\n[config]\nlist = [1]\n",
+        )
+        .unwrap_err();
+        assert!(err.contains("runner.toml:5"), "{err}");
+        assert!(err.contains("max-batch"), "{err}");
+        assert!(err.contains("deadlin"), "{err}");
+        assert!(err.contains("deadline"), "a hint: {err}");
+        assert!(err.contains("config.list"), "{err}");
+        let err = parse("group = \"g\"\n").unwrap_err();
+        assert!(err.contains("plugin") && err.contains("missing"), "{err}");
+    }
+}
