@@ -9,6 +9,7 @@ mod connect;
 mod consume;
 mod group;
 mod partitioner;
+mod plugin;
 mod produce;
 mod table;
 mod topic;
@@ -61,6 +62,11 @@ enum Command {
         #[command(subcommand)]
         action: ConnectorAction,
     },
+    /// WASM plugins: check one, or run a consumer plugin.
+    Plugin {
+        #[command(subcommand)]
+        action: plugin::PluginAction,
+    },
     /// Configuration files.
     Config {
         #[command(subcommand)]
@@ -102,7 +108,7 @@ fn main() -> ExitCode {
     };
     // The broker narrates at info; client commands keep stderr for problems.
     let default_level = match cli.command {
-        Command::Broker { .. } | Command::Connect { .. } => "info",
+        Command::Broker { .. } | Command::Connect { .. } | Command::Plugin { .. } => "info",
         _ => "warn",
     };
     tracing_subscriber::fmt()
@@ -130,6 +136,7 @@ fn main() -> ExitCode {
         Command::Config {
             action: ConfigAction::Check { file },
         } => check_config(file),
+        Command::Plugin { action } => plugin::run(action),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,7 +1,34 @@
 //! `weir-plugins`: the WebAssembly host for weir plugins.
 //!
-//! It will load WASM components (wasmtime's component model) that implement the interfaces
-//! in `plugins/wit/`, and run partitioner and consumer plugins under fuel or epoch deadlines
-//! and a memory cap, so a plugin that traps or loops fails one call, never the broker.
+//! Plugins are WebAssembly components implementing the interfaces in `plugins/wit/`
+//! (`weir:plugin@0.1.0`), written with `weir-plugin-sdk`. One [`PluginEngine`] compiles them
+//! (cached on disk by the wasm's hash and the wasmtime version) and each instance runs in its
+//! own store with a deadline per call, a memory cap and WASI with nothing granted unless its
+//! settings say so. A plugin that traps, loops or runs out of memory fails one call; the next
+//! call gets a fresh instance.
 //!
-//! Status: not built yet (issue "WASM plugins").
+//! | module | owns |
+//! |---|---|
+//! | [`engine`] | the shared engine, the compile cache, the epoch thread |
+//! | [`settings`] | [`PluginSettings`]: deadline, memory cap, grants, the plugin's config |
+//! | `sandbox` | a store with its limits; classifying a failed call |
+//! | [`partitioner`] | [`WasmPartitioner`], the client's `Partitioner` backed by a plugin |
+//! | [`consumer`] | [`WasmConsumer`], one consumer plugin instance and its host imports |
+//! | [`runner`] | group members feeding batches to a consumer plugin; dead letters |
+//! | [`error`] | [`LoadError`], [`CallError`] |
+
+pub mod consumer;
+pub mod engine;
+pub mod error;
+pub mod partitioner;
+pub mod runner;
+mod sandbox;
+pub mod settings;
+
+pub use consumer::{BatchOutcome, Failure, WasmConsumer};
+pub use engine::{CompiledPlugin, PluginEngine};
+pub use error::{CallError, LoadError};
+pub use partitioner::WasmPartitioner;
+pub use runner::{RunnerConfig, RunnerError, RunnerStats};
+pub use sandbox::Emitted;
+pub use settings::{Grants, PluginSettings};

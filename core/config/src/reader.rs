@@ -313,6 +313,68 @@ impl<'r> TableReader<'r> {
         tables
     }
 
+    /// Whether the table has `key` (to report a required key as missing, which the typed
+    /// reads cannot tell from a wrong value).
+    pub fn contains(&self, key: &str) -> bool {
+        self.table.get(key).is_some_and(|item| !item.is_none())
+    }
+
+    /// A free-form table whose keys the reader does not know (a plugin's `[config]`): every
+    /// string, integer, float or boolean as a string, nested tables flattened into dotted
+    /// keys (`[config.routes] eu = 0` reads as `("routes.eu", "0")`), in file order. Arrays
+    /// are reported as errors and left out.
+    pub fn string_map(&mut self, key: &str) -> Option<Vec<(String, String)>> {
+        let (name, item) = self.lookup(key)?;
+        let Some(table) = item.as_table_like() else {
+            let message = format!("expected a table, found {}", self.found(item));
+            self.report_at(
+                item_span(item).or_else(|| name.span()),
+                self.child_path(key),
+                message,
+                None,
+            );
+            return None;
+        };
+        let mut entries = Vec::new();
+        self.flatten(table, "", &self.child_path(key), &mut entries);
+        Some(entries)
+    }
+
+    fn flatten(
+        &self,
+        table: &dyn TableLike,
+        prefix: &str,
+        path: &str,
+        entries: &mut Vec<(String, String)>,
+    ) {
+        for (key, item) in table.iter() {
+            let flat = if prefix.is_empty() {
+                key.to_owned()
+            } else {
+                format!("{prefix}.{key}")
+            };
+            if let Some(nested) = item.as_table_like() {
+                self.flatten(nested, &flat, &join_path(path, key), entries);
+                continue;
+            }
+            let text = match item.as_value() {
+                Some(Value::String(s)) => s.value().clone(),
+                Some(Value::Integer(n)) => n.value().to_string(),
+                Some(Value::Float(f)) => f.value().to_string(),
+                Some(Value::Boolean(b)) => b.value().to_string(),
+                _ => {
+                    let message = format!(
+                        "expected a string, number or boolean, found {}",
+                        self.found(item)
+                    );
+                    self.report_at(item_span(item), join_path(path, key), message, None);
+                    continue;
+                }
+            };
+            entries.push((flat, text));
+        }
+    }
+
     /// Records an error about the value of `key` (for checks that span several keys, or
     /// that the reads cannot express); the key is taken as valid.
     pub fn reject(&mut self, key: &str, message: impl Into<String>) {

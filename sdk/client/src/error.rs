@@ -71,6 +71,15 @@ pub enum Error {
         /// The Kafka error.
         error: ResponseError,
     },
+    /// The partitioner could not place a record (a plugin trapped, timed out or answered a
+    /// partition that does not exist); only that record's send fails.
+    #[error("partitioner failed for a record to {topic:?}: {reason}")]
+    Partitioner {
+        /// The record's topic.
+        topic: String,
+        /// What the partitioner reported.
+        reason: String,
+    },
     /// The topic does not exist (and was not auto-created).
     #[error("topic {0:?} does not exist")]
     UnknownTopic(String),
@@ -200,6 +209,10 @@ impl Error {
                 error: *error,
             },
             Self::UnknownTopic(t) => Self::UnknownTopic(t.clone()),
+            Self::Partitioner { topic, reason } => Self::Partitioner {
+                topic: topic.clone(),
+                reason: reason.clone(),
+            },
             Self::UnknownPartition { topic, partition } => Self::UnknownPartition {
                 topic: topic.clone(),
                 partition: *partition,

@@ -67,8 +67,8 @@ pub use consumer::{
 };
 pub use error::{Error, Result};
 pub use partitioner::{
-    DefaultPartitioner, OverflowPartitioner, PartitionFill, Partitioner, PartitionerKind,
-    Partitions, RoundRobinPartitioner,
+    DefaultPartitioner, OverflowPartitioner, PartitionError, PartitionFill, Partitioner,
+    PartitionerKind, Partitions, RoundRobinPartitioner,
 };
 pub use producer::{Acks, Producer, ProducerConfig};
 pub use record::{

@@ -73,6 +73,17 @@ pub trait Partitioner: Send + 'static {
     /// The partition for `record`, in `0..partitions.count()` (other values are wrapped).
     fn partition(&mut self, record: &ProducerRecord, partitions: &Partitions<'_>) -> i32;
 
+    /// The partition for `record`, or why it has none: the producer calls this, and fails
+    /// only that record's send on `Err` (a plugin that trapped or answered a partition out
+    /// of range). The default asks [`Self::partition`], which cannot fail.
+    fn try_partition(
+        &mut self,
+        record: &ProducerRecord,
+        partitions: &Partitions<'_>,
+    ) -> Result<i32, PartitionError> {
+        Ok(self.partition(record, partitions))
+    }
+
     /// Called when `record`, sent to `partition`, would open a new batch there (the last
     /// one is full or was sent). Returning `true` means the partitioner changed its mind:
     /// the producer then asks [`Self::partition`] again. The default keeps the partition.
@@ -85,6 +96,30 @@ pub trait Partitioner: Send + 'static {
         false
     }
 }
+
+/// Why a partitioner could not place a record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionError {
+    /// What went wrong, for the person reading the send's error.
+    pub reason: String,
+}
+
+impl PartitionError {
+    /// An error saying `reason`.
+    pub fn new(reason: impl Into<String>) -> Self {
+        Self {
+            reason: reason.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for PartitionError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.reason)
+    }
+}
+
+impl std::error::Error for PartitionError {}
 
 /// The built-in partitioners, by name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -119,17 +119,27 @@ impl Accumulator {
             }
             None => {
                 let view = Partitions::new(&pending.record.topic, &queues.fills, batch_size);
-                let mut p = partitioner
-                    .partition(&pending.record, &view)
-                    .rem_euclid(count);
-                if !fits(&queues.partitions[p as usize], pending.size, batch_size)
-                    && partitioner.on_new_batch(&pending.record, p, &view)
+                let mut chosen = partitioner.try_partition(&pending.record, &view);
+                if let Ok(p) = chosen
+                    && !fits(
+                        &queues.partitions[p.rem_euclid(count) as usize],
+                        pending.size,
+                        batch_size,
+                    )
+                    && partitioner.on_new_batch(&pending.record, p.rem_euclid(count), &view)
                 {
-                    p = partitioner
-                        .partition(&pending.record, &view)
-                        .rem_euclid(count);
+                    chosen = partitioner.try_partition(&pending.record, &view);
                 }
-                p
+                match chosen {
+                    Ok(p) => p.rem_euclid(count),
+                    Err(error) => {
+                        let _ = pending.done.send(Err(Error::Partitioner {
+                            topic: pending.record.topic.clone(),
+                            reason: error.reason,
+                        }));
+                        return;
+                    }
+                }
             }
         };
         let index = partition as usize;

@@ -1,0 +1,205 @@
+//! What a plugin call costs next to the same logic compiled natively, in one run:
+//!
+//! - `partitioner/*`: one partition call (16 B key, 100 B value, 12 partitions) through the
+//!   overflow-partitioner plugin vs the client's native `OverflowPartitioner`;
+//! - `consumer/*`: the order-notifier plugin vs its own source compiled natively, per
+//!   record at batches of 1, 100 and 1000;
+//! - `producer/*`: producing 100 B records to an in-process broker with the WASM
+//!   partitioner vs the native default partitioner (throughput).
+//!
+//! Build the example plugins first (`cargo build --release --target wasm32-wasip2
+//! --manifest-path examples/plugins/Cargo.toml --target-dir target/wasm-plugins`); the
+//! bench builds them itself when missing.
+
+#![allow(clippy::unwrap_used, missing_docs)]
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+#[allow(dead_code, unreachable_pub)]
+#[path = "../../examples/plugins/order-notifier/src/lib.rs"]
+mod order_notifier;
+
+use std::time::{Duration, Instant};
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use weir_client::{
+    ConsumerRecord, DefaultPartitioner, Header, OverflowPartitioner, PartitionFill, Partitioner,
+    Partitions, Producer, ProducerRecord, TimestampType,
+};
+use weir_plugin_sdk::Consumer as _;
+use weir_plugin_sdk::wire::{BatchWriter, decode_batch};
+use weir_plugins::{PluginEngine, PluginSettings, WasmConsumer, WasmPartitioner};
+
+use support::broker::TestBroker;
+use support::example_plugins::example_plugin;
+
+fn engine() -> PluginEngine {
+    PluginEngine::new(None).unwrap()
+}
+
+fn keyed_record(i: usize) -> ProducerRecord {
+    ProducerRecord::new("bench", vec![b'v'; 100]).with_key(format!("key-{:012}", i % 1000))
+}
+
+fn partitioner(c: &mut Criterion) {
+    let engine = engine();
+    let plugin = engine
+        .compile_file(&example_plugin("overflow-partitioner"))
+        .unwrap();
+    let mut wasm = WasmPartitioner::new(&engine, &plugin, PluginSettings::default()).unwrap();
+    let mut native = OverflowPartitioner::new(2);
+    let records: Vec<ProducerRecord> = (0..1000).map(keyed_record).collect();
+    assert_eq!(records[0].key.as_ref().unwrap().len(), 16);
+    let fills = [PartitionFill {
+        open_bytes: 4000,
+        in_flight: 1,
+    }; 12];
+    let view = Partitions::new("bench", &fills, 16384);
+    let mut group = c.benchmark_group("partitioner");
+    group.throughput(Throughput::Elements(1));
+    let mut i = 0;
+    group.bench_function("wasm", |b| {
+        b.iter(|| {
+            i = (i + 1) % records.len();
+            wasm.try_partition(&records[i], &view).unwrap()
+        })
+    });
+    group.bench_function("native", |b| {
+        b.iter(|| {
+            i = (i + 1) % records.len();
+            native.partition(&records[i], &view)
+        })
+    });
+    group.finish();
+}
+
+fn order_event(i: usize) -> ConsumerRecord {
+    ConsumerRecord {
+        topic: "orders".into(),
+        partition: 0,
+        offset: i as i64,
+        timestamp: 0,
+        timestamp_type: TimestampType::CreateTime,
+        key: Some(format!("o-{i}").into()),
+        // Every event a status change: one notification per record.
+        value: Some(
+            format!(
+                r#"{{"order":"o-{}","customer":"c-{}","status":"s{i}"}}"#,
+                i % 100,
+                i % 7
+            )
+            .into(),
+        ),
+        headers: vec![Header::new("trace", "abc")],
+    }
+}
+
+fn consumer(c: &mut Criterion) {
+    let engine = engine();
+    let plugin = engine
+        .compile_file(&example_plugin("order-notifier"))
+        .unwrap();
+    let mut wasm = WasmConsumer::new(&engine, &plugin, PluginSettings::default()).unwrap();
+    let mut native =
+        order_notifier::OrderNotifier::new(&weir_plugin_sdk::Config::default()).unwrap();
+    let mut group = c.benchmark_group("consumer");
+    for batch in [1usize, 100, 1000] {
+        let records: Vec<ConsumerRecord> = (0..batch).map(order_event).collect();
+        group.throughput(Throughput::Elements(batch as u64));
+        group.bench_with_input(BenchmarkId::new("wasm", batch), &records, |b, records| {
+            b.iter(|| {
+                let outcome = wasm.consume(records);
+                assert_eq!(outcome.emitted.len(), records.len());
+            })
+        });
+        group.bench_with_input(BenchmarkId::new("native", batch), &records, |b, records| {
+            // The native side gets the same flat batch and decodes it, as the guest does.
+            let mut writer = BatchWriter::default();
+            b.iter(|| {
+                writer.clear();
+                for r in records {
+                    writer.push(
+                        &r.topic,
+                        r.partition,
+                        r.offset,
+                        r.timestamp,
+                        r.key.as_deref(),
+                        r.value.as_deref(),
+                        r.headers
+                            .iter()
+                            .map(|h| (h.key.as_str(), h.value.as_deref())),
+                    );
+                }
+                let decoded = decode_batch(writer.bytes()).unwrap();
+                let mut out = weir_plugin_sdk::Emitter::default();
+                let mut emitted = 0;
+                for record in &decoded {
+                    native.consume(record, &mut out).unwrap();
+                    emitted += out.take().len();
+                }
+                assert_eq!(emitted, records.len());
+            })
+        });
+    }
+    group.finish();
+}
+
+/// Sends `count` 100 B records and waits for all acknowledgements.
+async fn produce(producer: &Producer, count: usize) {
+    let sends: Vec<_> = (0..count).map(|i| producer.send(keyed_record(i))).collect();
+    for send in sends {
+        send.await.unwrap();
+    }
+}
+
+fn producer(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let broker = runtime.block_on(TestBroker::start(&[("bench", 12)]));
+    let engine = engine();
+    let plugin = engine
+        .compile_file(&example_plugin("overflow-partitioner"))
+        .unwrap();
+    let settings = PluginSettings {
+        config: vec![("max-in-flight".into(), "5".into())],
+        ..PluginSettings::default()
+    };
+    let (wasm, native) = runtime.block_on(async {
+        let wasm = Producer::with_partitioner(
+            broker.producer_config(),
+            WasmPartitioner::new(&engine, &plugin, settings).unwrap(),
+        )
+        .unwrap();
+        let native =
+            Producer::with_partitioner(broker.producer_config(), DefaultPartitioner::default())
+                .unwrap();
+        (wasm, native)
+    });
+    const RECORDS: usize = 20_000;
+    let mut group = c.benchmark_group("producer");
+    group.sample_size(10);
+    group.measurement_time(Duration::from_secs(10));
+    group.throughput(Throughput::Elements(RECORDS as u64));
+    for (name, producer) in [
+        ("wasm-partitioner", &wasm),
+        ("default-partitioner", &native),
+    ] {
+        group.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    runtime.block_on(produce(producer, RECORDS));
+                }
+                start.elapsed()
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, partitioner, consumer, producer);
+criterion_main!(benches);

@@ -1,0 +1,200 @@
+//! [`WasmPartitioner`]: a partitioner plugin behind the client's [`Partitioner`] trait, so
+//! the SDK producer, `weir produce` and connectors can route records with it.
+
+use std::path::Path;
+use std::sync::OnceLock;
+
+use wasmtime::Store;
+use wasmtime::component::Linker;
+use weir_client::murmur2::partition_for_key;
+use weir_client::{PartitionError, Partitioner, Partitions, ProducerRecord};
+use weir_plugin_sdk::wire::PartitionCallWriter;
+
+use crate::engine::{CompiledPlugin, PluginEngine};
+use crate::error::{CallError, LoadError};
+use crate::sandbox::{SandboxState, classify, guarded, new_store, set_deadline};
+use crate::settings::PluginSettings;
+
+mod bindings {
+    wasmtime::component::bindgen!({
+        path: "wit",
+        world: "partitioner-plugin",
+    });
+}
+
+use bindings::{PartitionerPlugin, PartitionerPluginPre};
+
+/// A partitioner plugin instance. A call that traps or runs past its deadline fails that
+/// record only; the next call gets a fresh instance.
+pub struct WasmPartitioner {
+    name: String,
+    settings: PluginSettings,
+    engine: PluginEngine,
+    pre: PartitionerPluginPre<SandboxState>,
+    instance: Option<(Store<SandboxState>, PartitionerPlugin)>,
+    writer: PartitionCallWriter,
+}
+
+impl std::fmt::Debug for WasmPartitioner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WasmPartitioner")
+            .field("name", &self.name)
+            .field("settings", &self.settings)
+            .finish()
+    }
+}
+
+/// The engine `load` uses: one per process, cached in the default cache directory.
+fn shared_engine() -> Result<PluginEngine, LoadError> {
+    static ENGINE: OnceLock<PluginEngine> = OnceLock::new();
+    if let Some(engine) = ENGINE.get() {
+        return Ok(engine.clone());
+    }
+    let engine = PluginEngine::new(PluginEngine::default_cache_dir().as_deref())?;
+    Ok(ENGINE.get_or_init(|| engine).clone())
+}
+
+impl WasmPartitioner {
+    /// Loads the partitioner plugin at `path` on the process's shared engine, and starts
+    /// it (instantiation and `init` with `settings.config`).
+    pub fn load(path: &Path, settings: PluginSettings) -> Result<Self, LoadError> {
+        let engine = shared_engine()?;
+        let plugin = engine.compile_file(path)?;
+        Self::new(&engine, &plugin, settings)
+    }
+
+    /// Starts an instance of a compiled partitioner plugin.
+    pub fn new(
+        engine: &PluginEngine,
+        plugin: &CompiledPlugin,
+        settings: PluginSettings,
+    ) -> Result<Self, LoadError> {
+        let interface = |reason: String| LoadError::Interface {
+            name: plugin.name.clone(),
+            kind: "partitioner",
+            reason,
+        };
+        let mut linker = Linker::<SandboxState>::new(engine.engine());
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
+            .map_err(|e| interface(format!("{e:#}")))?;
+        let pre = linker
+            .instantiate_pre(&plugin.component)
+            .map_err(|e| interface(format!("{e:#}")))?;
+        let pre = PartitionerPluginPre::new(pre).map_err(|e| interface(format!("{e:#}")))?;
+        let mut partitioner = Self {
+            name: plugin.name.clone(),
+            settings,
+            engine: engine.clone(),
+            pre,
+            instance: None,
+            writer: PartitionCallWriter::default(),
+        };
+        partitioner.instance = Some(partitioner.start()?);
+        Ok(partitioner)
+    }
+
+    /// The plugin's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn start(&self) -> Result<(Store<SandboxState>, PartitionerPlugin), LoadError> {
+        let mut store = new_store(self.engine.engine(), &self.name, &self.settings)?;
+        let started = |source| LoadError::Start {
+            name: self.name.clone(),
+            source,
+        };
+        let plugin = guarded(|| self.pre.instantiate(&mut store))
+            .map_err(|e| started(classify(&e, &self.settings)))?;
+        set_deadline(&mut store, self.settings.deadline);
+        match guarded(|| {
+            plugin
+                .weir_plugin_partitioner()
+                .call_init(&mut store, &self.settings.config)
+        }) {
+            Ok(Ok(())) => Ok((store, plugin)),
+            Ok(Err(reason)) => Err(LoadError::Refused {
+                name: self.name.clone(),
+                reason,
+            }),
+            Err(e) => Err(started(classify(&e, &self.settings))),
+        }
+    }
+
+    /// Asks the plugin for `record`'s partition.
+    pub fn call(
+        &mut self,
+        record: &ProducerRecord,
+        partitions: &Partitions<'_>,
+    ) -> Result<i32, CallError> {
+        if self.instance.is_none() {
+            let started = self.start().map_err(|e| match e {
+                LoadError::Start { source, .. } => source,
+                other => CallError::Trap(other.to_string()),
+            })?;
+            self.instance = Some(started);
+        }
+        let Some((store, plugin)) = self.instance.as_mut() else {
+            unreachable!("started above");
+        };
+        let count = partitions.count();
+        let call = self.writer.encode(
+            partitions.topic(),
+            u32::try_from(partitions.batch_size()).unwrap_or(u32::MAX),
+            partitions.fills().iter().map(|f| {
+                (
+                    u32::try_from(f.open_bytes).unwrap_or(u32::MAX),
+                    u32::try_from(f.in_flight).unwrap_or(u32::MAX),
+                )
+            }),
+            record.key.as_deref(),
+            record.value.as_deref(),
+            record
+                .headers
+                .iter()
+                .map(|h| (h.key.as_str(), h.value.as_deref())),
+        );
+        set_deadline(store, self.settings.deadline);
+        match guarded(|| {
+            plugin
+                .weir_plugin_partitioner()
+                .call_partition(&mut *store, call)
+        }) {
+            Ok(Ok(partition)) if (0..count).contains(&partition) => Ok(partition),
+            Ok(Ok(partition)) => Err(CallError::OutOfRange { partition, count }),
+            Ok(Err(reason)) => Err(CallError::Plugin(reason)),
+            Err(e) => {
+                let error = classify(&e, &self.settings);
+                self.instance = None;
+                Err(error)
+            }
+        }
+    }
+}
+
+impl Partitioner for WasmPartitioner {
+    /// For callers that cannot take an error (the producer uses `try_partition`): a failed
+    /// call is logged and the record placed as the default partitioner places keyed
+    /// records, or on partition 0 without a key.
+    fn partition(&mut self, record: &ProducerRecord, partitions: &Partitions<'_>) -> i32 {
+        match self.call(record, partitions) {
+            Ok(p) => p,
+            Err(error) => {
+                tracing::warn!(plugin = %self.name, %error, "partitioner plugin failed; using the key hash");
+                record
+                    .key
+                    .as_ref()
+                    .map_or(0, |k| partition_for_key(k, partitions.count().max(1)))
+            }
+        }
+    }
+
+    fn try_partition(
+        &mut self,
+        record: &ProducerRecord,
+        partitions: &Partitions<'_>,
+    ) -> Result<i32, PartitionError> {
+        self.call(record, partitions)
+            .map_err(|e| PartitionError::new(format!("plugin {} {e}", self.name)))
+    }
+}
