@@ -1,15 +1,24 @@
 //! `--partitioner`: the one place a partitioner's name on the command line becomes a
-//! partitioner.
+//! partitioner — a built-in one, or a WASM plugin given by its `.wasm` path.
 
+use std::path::Path;
+
+use anyhow::Context as _;
 use weir_client::{DefaultPartitioner, OverflowPartitioner, Partitioner, RoundRobinPartitioner};
+use weir_plugins::{PluginSettings, WasmPartitioner};
 
 /// How many batches waiting or in flight make a partition full for `overflow` without a
 /// number (the producer's default `max_in_flight_requests_per_connection`).
 const OVERFLOW_BOUND: usize = 5;
 
 /// `default`, `round_robin`, `overflow` or `overflow:N` (a partition is full at N batches
-/// waiting or in flight).
+/// waiting or in flight), or the path of a partitioner plugin (`*.wasm`, default limits).
 pub(crate) fn parse_partitioner(value: &str) -> anyhow::Result<Box<dyn Partitioner>> {
+    if value.ends_with(".wasm") {
+        let plugin = WasmPartitioner::load(Path::new(value), PluginSettings::default())
+            .with_context(|| format!("loading the partitioner plugin {value}"))?;
+        return Ok(Box::new(plugin));
+    }
     Ok(match value {
         "default" => Box::new(DefaultPartitioner::default()),
         "round_robin" | "round-robin" => Box::new(RoundRobinPartitioner::default()),
@@ -17,7 +26,7 @@ pub(crate) fn parse_partitioner(value: &str) -> anyhow::Result<Box<dyn Partition
         other => match other.strip_prefix("overflow:").map(str::parse::<usize>) {
             Some(Ok(bound)) if bound > 0 => Box::new(OverflowPartitioner::new(bound)),
             _ => anyhow::bail!(
-                "--partitioner takes default, round_robin, overflow or overflow:N, not {other:?}"
+                "--partitioner takes default, round_robin, overflow, overflow:N or a .wasm plugin, not {other:?}"
             ),
         },
     })
@@ -38,6 +47,13 @@ mod tests {
         ] {
             assert!(parse_partitioner(ok).is_ok(), "{ok}");
         }
+        let missing = parse_partitioner("/no/such/plugin.wasm")
+            .err()
+            .map(|e| format!("{e:#}"));
+        assert!(
+            missing.is_some_and(|m| m.contains("/no/such/plugin.wasm")),
+            "a missing plugin is named"
+        );
         for bad in ["", "murmur", "overflow:0", "overflow:x"] {
             let message = parse_partitioner(bad).err().map(|e| e.to_string());
             assert!(

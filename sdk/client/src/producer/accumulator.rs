@@ -133,8 +133,9 @@ impl Accumulator {
                 match chosen {
                     Ok(p) => p.rem_euclid(count),
                     Err(error) => {
-                        let _ = pending.done.send(Err(Error::Partitioner {
-                            topic: pending.record.topic.clone(),
+                        let topic = pending.record.topic.clone();
+                        pending.done.send(Err(Error::Partitioner {
+                            topic,
                             reason: error.reason,
                         }));
                         return;
