@@ -1,8 +1,9 @@
 //! Checkpoints kept in weir itself: the internal topic `__weir_connect_offsets`, one record
 //! per save, keyed by connector name, whose value is the JSON of every source partition's
-//! position. There is no log compaction yet, so a connector starting up reads the topic from
-//! its beginning and keeps the last value of its key; the topic grows by one small record
-//! per acknowledged batch until compaction arrives.
+//! position. `weir connect` creates the topic with `cleanup.policy = compact`, so the broker
+//! keeps only each connector's newest checkpoint once a segment is cleaned; a connector
+//! starting up reads the topic from its beginning and keeps the last value of its key (the
+//! active segment is never compacted, so it may hold many older saves too).
 //!
 //! The runner saves a checkpoint only after the broker acknowledged every event before it,
 //! so a restart resumes without gaps; events acknowledged after the last save are read and

@@ -56,8 +56,8 @@ pub enum ConnectorError {
     CreateTopic {
         /// The topic.
         topic: String,
-        /// What the client said.
-        error: weir_client::Error,
+        /// What the admin client or the broker said.
+        error: String,
     },
     /// The client could not be set up.
     #[error("starting the client: {0}")]

@@ -8,7 +8,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::watch;
 
-use crate::checkpoint::CheckpointStore;
+use weir_client::{Admin, AdminConfig, NewTopic, TopicError};
+
+use crate::checkpoint::{CheckpointStore, OFFSETS_TOPIC};
 use crate::config::{ConnectConfig, SourceKind};
 use crate::error::ConnectorError;
 use crate::file::FileSource;
@@ -25,6 +27,7 @@ pub async fn run(
     config: ConnectConfig,
     stop: impl Future<Output = ()>,
 ) -> Result<Vec<(String, ConnectorError)>, ConnectorError> {
+    create_topics(&config).await?;
     let store = CheckpointStore::new(&config.cluster.bootstrap)?;
     let (stopping, stop_rx) = watch::channel(false);
     let mut statuses: Vec<StatusHandle> = Vec::new();
@@ -103,4 +106,43 @@ pub async fn run(
     }
     write_status(&statuses);
     Ok(failed)
+}
+
+/// Creates the `[topics.NAME]` topics and the checkpoint topic (compacted: only each
+/// connector's newest checkpoint is kept) if they do not exist; existing ones are left as
+/// they are.
+async fn create_topics(config: &ConnectConfig) -> Result<(), ConnectorError> {
+    let admin = Admin::new(AdminConfig::new(config.cluster.bootstrap.iter().cloned())).map_err(
+        |error| ConnectorError::CreateTopic {
+            topic: OFFSETS_TOPIC.to_owned(),
+            error: error.to_string(),
+        },
+    )?;
+    let mut topics: Vec<NewTopic> = config
+        .topics
+        .iter()
+        .map(|(name, spec)| NewTopic::new(name.clone(), spec.partitions, spec.replication_factor))
+        .collect();
+    topics.push(NewTopic::new(OFFSETS_TOPIC, 1, 1).with_config("cleanup.policy", "compact"));
+    let outcomes =
+        admin
+            .create_topics(topics)
+            .await
+            .map_err(|error| ConnectorError::CreateTopic {
+                topic: OFFSETS_TOPIC.to_owned(),
+                error: error.to_string(),
+            })?;
+    for (topic, outcome) in outcomes {
+        match outcome {
+            Ok(()) => tracing::info!(topic, "created topic"),
+            Err(TopicError::AlreadyExists { .. }) => {}
+            Err(error) => {
+                return Err(ConnectorError::CreateTopic {
+                    topic,
+                    error: error.to_string(),
+                });
+            }
+        }
+    }
+    Ok(())
 }

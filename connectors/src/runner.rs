@@ -125,6 +125,7 @@ impl<S: Source> Runner<S> {
             queue: &queue,
             pending: PendingBatch::default(),
             filtered: 0,
+            known_topics: std::collections::HashSet::new(),
         };
         let emit = self.settings.emit.clone();
         let mut next_schedule = schedule_deadline(&emit);
@@ -230,6 +231,8 @@ struct Emitter<'r> {
     pending: PendingBatch,
     /// Events filtered out since the status was last refreshed.
     filtered: u64,
+    /// Topics a batch was delivered to already (so the producer knows their partitions).
+    known_topics: std::collections::HashSet<String>,
 }
 
 impl Emitter<'_> {
@@ -339,12 +342,25 @@ impl Emitter<'_> {
             "emitting a batch"
         );
         let count = records.len() as u64;
+        // Records for a topic the producer has no metadata for yet wait for it and are then
+        // batched together whatever the flushes said; the first batch to a topic is waited
+        // for, so that later batches leave as they were emitted.
+        let new_topic = records
+            .iter()
+            .any(|r| !self.known_topics.contains(&r.topic));
+        if new_topic {
+            self.known_topics
+                .extend(records.iter().map(|r| r.topic.clone()));
+        }
         let sends: Vec<_> = records.into_iter().map(|r| self.producer.send(r)).collect();
         // The flush command must reach the producer before the next batch's records do, so
         // that this batch leaves alone and now: poll it once here, then let it go.
         let mut flush = Box::pin(self.producer.flush());
-        let _ = futures::poll!(&mut flush);
-        drop(flush);
+        if new_topic {
+            let _ = flush.await;
+        } else {
+            let _ = futures::poll!(&mut flush);
+        }
         let in_flight = InFlight {
             deliveries: Box::pin(futures::future::try_join_all(sends)),
             batch_records: count,

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use weir_config::Limit;
-use weir_log::{LogStore, ReadError, StoreError, SystemClock};
+use weir_log::{CleanupPolicy, LogStore, ReadError, StoreError, SystemClock};
 
 use crate::config::{BrokerConfig, TopicOverrides};
 use crate::group::{GroupConfig, GroupCoordinator, OFFSETS_TOPIC};
@@ -169,12 +169,27 @@ impl Broker {
 }
 
 /// Opens the group coordinator on partition 0 of `__consumer_offsets`, creating the topic
-/// (one partition, kept forever: offsets are never compacted yet) on first start.
+/// on first start: one partition, compacted (the newest commit of each group and partition
+/// survives) and never deleted by age, with 100 MiB segments as Kafka's
+/// `offsets.topic.segment.bytes` so compaction has sealed segments to work on.
 fn open_groups(
     config: &BrokerConfig,
     topics: &TopicRegistry,
 ) -> Result<GroupCoordinator, BrokerError> {
+    const COMPACT: CleanupPolicy = CleanupPolicy {
+        delete: false,
+        compact: true,
+    };
     let topic = match topics.get(OFFSETS_TOPIC) {
+        // Created by a version that kept offsets forever: compact them from now on.
+        Some(topic) if topic.overrides.cleanup.is_none() => {
+            let mut overrides = topic.overrides;
+            overrides.cleanup = Some(COMPACT);
+            topics
+                .set_overrides(OFFSETS_TOPIC, overrides)
+                .map_err(|e| BrokerError::Topics(e.to_string()))?;
+            topics.get(OFFSETS_TOPIC).unwrap_or(topic)
+        }
         Some(topic) => topic,
         None => {
             let mut overrides = config
@@ -183,6 +198,8 @@ fn open_groups(
                 .unwrap_or_else(TopicOverrides::default);
             overrides.retention.get_or_insert(Limit::Unlimited);
             overrides.retention_bytes.get_or_insert(Limit::Unlimited);
+            overrides.cleanup.get_or_insert(COMPACT);
+            overrides.segment_bytes.get_or_insert(100 << 20);
             topics.create(OFFSETS_TOPIC, 1, overrides, false)?
         }
     };

@@ -132,6 +132,7 @@ min_insync_replicas = 2
                 flush_messages: Some(10_000),
                 flush_interval: Some(Duration::from_secs(1)),
             },
+            ..LogConfig::default()
         }
     );
 }
@@ -240,6 +241,8 @@ flush = "fsync"
 flush_ms = 200
 min_insync_replicas = 2
 acks = "all"
+cleanup_policy = "compact,delete"
+delete_retention_ms = "1h"
 unclean_leader_election = false
 
 [topics."audit.log"]
@@ -269,6 +272,12 @@ retention_ms = "30d"
                 flush_messages: Some(1000),
                 flush_interval: Some(Duration::from_millis(200)),
             },
+            cleanup: weir_log::CleanupPolicy {
+                delete: true,
+                compact: true,
+            },
+            delete_retention: hours(1),
+            ..LogConfig::default()
         }
     );
     assert_eq!(config.topic_log_config("orders"), orders.apply(&base));

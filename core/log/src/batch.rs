@@ -8,6 +8,7 @@
 //! then the records. The CRC32C covers everything from `attributes` to the end.
 
 use crate::error::BatchError;
+use crate::records::Cursor;
 
 /// Bytes before the `batchLength` field's coverage starts: baseOffset and batchLength.
 pub const LOG_OVERHEAD: usize = 12;
@@ -209,34 +210,6 @@ pub fn first_offset_at_or_after(batch: &[u8], target: i64) -> Option<(i64, i64)>
         }
     }
     None
-}
-
-struct Cursor<'a> {
-    bytes: &'a [u8],
-}
-
-impl<'a> Cursor<'a> {
-    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
-        if n > self.bytes.len() {
-            return None;
-        }
-        let (head, tail) = self.bytes.split_at(n);
-        self.bytes = tail;
-        Some(head)
-    }
-
-    /// A zig-zag varint as Kafka records use them.
-    fn varint(&mut self) -> Option<i64> {
-        let mut raw: u64 = 0;
-        for shift in (0..64).step_by(7) {
-            let byte = *self.take(1)?.first()?;
-            raw |= u64::from(byte & 0x7f) << shift;
-            if byte & 0x80 == 0 {
-                return Some((raw >> 1) as i64 ^ -((raw & 1) as i64));
-            }
-        }
-        None
-    }
 }
 
 fn array_at<const N: usize>(bytes: &[u8], at: usize) -> [u8; N] {

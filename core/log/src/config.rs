@@ -38,6 +38,25 @@ impl Default for FlushPolicy {
     }
 }
 
+/// What happens to old records (`cleanup.policy`): deleted by age and size, compacted to
+/// the newest record per key, or both. Kafka's default is delete only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CleanupPolicy {
+    /// Retention by `retention.ms` / `retention.bytes` deletes whole segments.
+    pub delete: bool,
+    /// Compaction keeps only the newest record of each key in sealed segments.
+    pub compact: bool,
+}
+
+impl Default for CleanupPolicy {
+    fn default() -> Self {
+        Self {
+            delete: true,
+            compact: false,
+        }
+    }
+}
+
 /// Settings of one partition log; `Default` gives Kafka's defaults.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LogConfig {
@@ -59,6 +78,15 @@ pub struct LogConfig {
     pub max_batch_bytes: u32,
     /// When appends are synced to disk.
     pub flush: FlushPolicy,
+    /// Delete, compact, or both.
+    pub cleanup: CleanupPolicy,
+    /// How long compaction keeps a tombstone (a null value) after its record's timestamp,
+    /// so consumers that are behind still see the delete (`delete.retention.ms`, default
+    /// 1 day).
+    pub delete_retention: Duration,
+    /// Compact once the not-yet-compacted sealed bytes are at least this share of all sealed
+    /// bytes, in thousandths (`min.cleanable.dirty.ratio`, default 0.5 → 500).
+    pub min_cleanable_dirty_permille: u16,
 }
 
 /// Kafka's `segment.bytes` default.
@@ -69,6 +97,8 @@ pub const DEFAULT_SEGMENT_AGE: Duration = Duration::from_secs(7 * 24 * 3600);
 pub const DEFAULT_RETENTION: Duration = Duration::from_secs(168 * 3600);
 /// Kafka's `index.interval.bytes` default.
 pub const DEFAULT_INDEX_INTERVAL_BYTES: u32 = 4096;
+/// Kafka's `delete.retention.ms` default (1 day).
+pub const DEFAULT_DELETE_RETENTION: Duration = Duration::from_secs(24 * 3600);
 /// Kafka's `message.max.bytes` default (1 MiB plus record-batch overhead).
 pub const DEFAULT_MAX_BATCH_BYTES: u32 = 1_048_588;
 
@@ -82,6 +112,9 @@ impl Default for LogConfig {
             index_interval_bytes: DEFAULT_INDEX_INTERVAL_BYTES,
             max_batch_bytes: DEFAULT_MAX_BATCH_BYTES,
             flush: FlushPolicy::default(),
+            cleanup: CleanupPolicy::default(),
+            delete_retention: DEFAULT_DELETE_RETENTION,
+            min_cleanable_dirty_permille: 500,
         }
     }
 }

@@ -43,6 +43,15 @@ pub enum BatchError {
     /// An append with no batch in it.
     #[error("no record batch in the request")]
     Empty,
+    /// Records were asked of a compressed, transactional or control batch.
+    #[error("the batch is compressed, transactional or a control batch (attributes {0:#06x})")]
+    NotPlain(i16),
+    /// A record inside the batch does not decode.
+    #[error("record {index} of the batch is truncated or malformed")]
+    MalformedRecord {
+        /// Position of the record in the batch.
+        index: i32,
+    },
     /// A batch over the partition's `max.message.bytes`.
     #[error("batch of {size} bytes exceeds the limit of {limit} bytes")]
     TooLarge {

@@ -22,6 +22,7 @@ use parking_lot::{Condvar, Mutex, RwLock};
 use crate::batch::{self, BatchHeader};
 use crate::checkpoint;
 use crate::clock::Clock;
+use crate::compaction::{self, CLEANER_CHECKPOINT, LatestOffsets, SealedSegment};
 use crate::config::{FlushMode, LogConfig};
 use crate::epoch::LeaderEpochs;
 use crate::error::{
@@ -65,6 +66,23 @@ pub struct RecoveryReport {
     pub reason: Option<String>,
 }
 
+/// What one compaction pass did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CompactionOutcome {
+    /// The pass ran (the dirty ratio was reached); otherwise nothing was read.
+    pub ran: bool,
+    /// Distinct keys seen in the sealed segments.
+    pub keys: usize,
+    /// Segments replaced by a cleaned copy.
+    pub segments_rewritten: usize,
+    /// Records dropped: superseded by a newer record of their key, or expired tombstones.
+    pub records_removed: u64,
+    /// Bytes of the rewritten segments before and after.
+    pub bytes_before: u64,
+    /// See `bytes_before`.
+    pub bytes_after: u64,
+}
+
 /// What one retention pass removed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RetentionOutcome {
@@ -84,6 +102,8 @@ struct LogState {
     epochs: LeaderEpochs,
     /// Set after a failed sync or an unrepairable write: data may be lost, refuse writes.
     poisoned: bool,
+    /// Sealed segments below this offset have been through a compaction pass.
+    cleaned_to: u64,
     closed: bool,
 }
 
@@ -144,6 +164,7 @@ impl PartitionLog {
     /// is truncated with a warning, and missing indexes are rebuilt.
     pub fn open(dir: &Path, config: LogConfig, clock: Arc<dyn Clock>) -> Result<Self, OpenError> {
         fs::create_dir_all(dir).map_err(|e| IoError::new("creating", dir, e))?;
+        compaction::finish_interrupted(dir)?;
         let bases = list_segments(dir)?;
         let marker_path = dir.join(CLEAN_SHUTDOWN);
         let marker = checkpoint::read(&marker_path, 3)?.and_then(|rows| rows.first().cloned());
@@ -151,6 +172,8 @@ impl PartitionLog {
             checkpoint::read_single(&dir.join(LOG_START_OFFSET))?.unwrap_or(0) as u64;
         let recovery_point =
             checkpoint::read_single(&dir.join(RECOVERY_POINT))?.unwrap_or(0) as u64;
+        let cleaned_to =
+            checkpoint::read_single(&dir.join(CLEANER_CHECKPOINT))?.unwrap_or(0) as u64;
         let now = clock.now_ms();
         let mut epochs = LeaderEpochs::load(dir)?;
         let mut report = RecoveryReport::default();
@@ -260,6 +283,7 @@ impl PartitionLog {
             log_start_offset: log_start_offset.min(next),
             epochs,
             poisoned: false,
+            cleaned_to,
             closed: false,
         };
         state.epochs.truncate_from_end(next)?;
@@ -549,28 +573,40 @@ impl PartitionLog {
             path: e.path,
             source: e.source,
         };
-        let (_, segment) = state
-            .segments
-            .range(..=offset)
-            .next_back()
-            .expect("offset >= first segment base");
-        if offset >= limit || offset >= segment.next_offset {
-            let (file, path) = state.active().log_file();
-            return Ok(FileSlice::empty(file, path.to_path_buf()));
+        let mut offset = offset;
+        loop {
+            let (_, segment) = state
+                .segments
+                .range(..=offset)
+                .next_back()
+                .expect("offset >= first segment base");
+            if offset >= limit || offset >= segment.next_offset {
+                let (file, path) = state.active().log_file();
+                return Ok(FileSlice::empty(file, path.to_path_buf()));
+            }
+            let Some((start, header)) = segment.locate(offset).map_err(io)? else {
+                let (file, path) = segment.log_file();
+                return Ok(FileSlice::empty(file, path.to_path_buf()));
+            };
+            // Compaction leaves a record-less batch at the end of a sealed segment to mark
+            // where its offsets end. Serving it alone would hand the client a fetch with no
+            // record (librdkafka then grows its fetch size, and errors after enough of them):
+            // go on to the next segment instead.
+            let ends_segment = start + header.total_len() as u64 >= segment.size;
+            if header.record_count == 0 && ends_segment && segment.next_offset < log_end {
+                offset = segment.next_offset;
+                continue;
+            }
+            let end = if limit < segment.next_offset {
+                segment
+                    .locate(limit)
+                    .map_err(io)?
+                    .map_or(segment.size, |(pos, _)| pos)
+            } else {
+                segment.size
+            };
+            return segment.slice(start, max_bytes, end).map_err(io);
         }
-        let Some((start, _)) = segment.locate(offset).map_err(io)? else {
-            let (file, path) = segment.log_file();
-            return Ok(FileSlice::empty(file, path.to_path_buf()));
-        };
-        let end = if limit < segment.next_offset {
-            segment
-                .locate(limit)
-                .map_err(io)?
-                .map_or(segment.size, |(pos, _)| pos)
-        } else {
-            segment.size
-        };
-        segment.slice(start, max_bytes, end).map_err(io)
     }
 
     /// The first offset whose record timestamp is at least `timestamp_ms`, with that
@@ -665,12 +701,19 @@ impl PartitionLog {
     }
 
     /// Deletes segments past `retention.ms` or beyond `retention.bytes`, oldest first, and
-    /// moves (and persists) the log start offset.
+    /// moves (and persists) the log start offset. Does nothing unless `cleanup.policy`
+    /// includes delete.
     pub fn enforce_retention(&self) -> Result<RetentionOutcome, MaintenanceError> {
         let now = self.clock.now_ms();
         let mut state = self.state.write();
         if state.poisoned {
             return Err(MaintenanceError::Poisoned(self.dir.clone()));
+        }
+        if !state.config.cleanup.delete {
+            return Ok(RetentionOutcome {
+                log_start_offset: state.log_start_offset,
+                ..RetentionOutcome::default()
+            });
         }
         let facts: Vec<SegmentFacts> = state
             .segments
@@ -728,6 +771,119 @@ impl PartitionLog {
             log_start_offset = new_start,
             "retention deleted segments"
         );
+        Ok(outcome)
+    }
+
+    /// With `cleanup.policy` including compact, and once the sealed bytes no pass has seen
+    /// reach `min.cleanable.dirty.ratio`, rewrites the sealed segments keeping the newest
+    /// record of each key (see the `compaction` module). Appends and reads go on meanwhile;
+    /// the lock is taken only to swap each cleaned segment in.
+    pub fn compact(&self) -> Result<CompactionOutcome, MaintenanceError> {
+        let now = self.clock.now_ms();
+        let (sealed, config, cleaned_to) = {
+            let state = self.state.read();
+            if state.poisoned {
+                return Err(MaintenanceError::Poisoned(self.dir.clone()));
+            }
+            let active = state.active().base_offset;
+            let sealed: Vec<SealedSegment> = state
+                .segments
+                .values()
+                .filter(|s| s.base_offset != active && s.next_offset > state.log_start_offset)
+                .map(|s| {
+                    let (file, path) = s.log_file();
+                    SealedSegment {
+                        base: s.base_offset,
+                        next_offset: s.next_offset,
+                        size: s.size,
+                        file,
+                        path: path.to_path_buf(),
+                    }
+                })
+                .collect();
+            (sealed, state.config, state.cleaned_to)
+        };
+        let mut outcome = CompactionOutcome::default();
+        if !config.cleanup.compact || sealed.is_empty() {
+            return Ok(outcome);
+        }
+        let total: u64 = sealed.iter().map(|s| s.size).sum();
+        let dirty: u64 = sealed
+            .iter()
+            .filter(|s| s.base >= cleaned_to)
+            .map(|s| s.size)
+            .sum();
+        if dirty == 0 || dirty * 1000 < u64::from(config.min_cleanable_dirty_permille) * total {
+            return Ok(outcome);
+        }
+        outcome.ran = true;
+        let latest = LatestOffsets::build(&sealed)?;
+        outcome.keys = latest.len();
+        let horizon = now.saturating_sub(config.delete_retention.as_millis() as i64);
+        for segment in &sealed {
+            let cleaned = compaction::write_cleaned(
+                &self.dir,
+                segment,
+                &latest,
+                horizon,
+                config.index_interval_bytes,
+                now,
+            )?;
+            let Some((cleaned, stats)) = cleaned else {
+                continue;
+            };
+            drop(cleaned);
+            let mut state = self.state.write();
+            let unchanged = state
+                .segments
+                .get(&segment.base)
+                .is_some_and(|s| Arc::ptr_eq(&s.log_file().0, &segment.file));
+            if !unchanged || state.poisoned {
+                // Retention or truncation got there first; this copy is stale.
+                compaction::discard_cleaner_dir(&self.dir)?;
+                continue;
+            }
+            let swapped = compaction::swap_in(&self.dir, segment.base).and_then(|()| {
+                Segment::open_trusted(
+                    &self.dir,
+                    segment.base,
+                    segment.next_offset,
+                    false,
+                    config.index_interval_bytes,
+                )
+            });
+            match swapped {
+                Ok(reopened) => {
+                    state.segments.insert(segment.base, reopened);
+                }
+                Err(e) => {
+                    // The files may be half swapped; reopening the partition finishes it.
+                    state.poisoned = true;
+                    return Err(e.into());
+                }
+            }
+            outcome.segments_rewritten += 1;
+            outcome.records_removed += stats.records_removed;
+            outcome.bytes_before += stats.bytes_before;
+            outcome.bytes_after += stats.bytes_after;
+        }
+        compaction::discard_cleaner_dir(&self.dir)?;
+        let cleaned_to = sealed.last().map_or(cleaned_to, |s| s.next_offset);
+        checkpoint::write(
+            &self.dir.join(CLEANER_CHECKPOINT),
+            &[vec![cleaned_to as i64]],
+        )?;
+        self.state.write().cleaned_to = cleaned_to;
+        if outcome.segments_rewritten > 0 {
+            tracing::info!(
+                partition = %self.dir.display(),
+                segments = outcome.segments_rewritten,
+                records_removed = outcome.records_removed,
+                bytes_before = outcome.bytes_before,
+                bytes_after = outcome.bytes_after,
+                "compaction rewrote segments"
+            );
+        }
         Ok(outcome)
     }
 

@@ -2,7 +2,7 @@
 //!
 //! A new partition goes to the directory holding the fewest partitions; on restart each
 //! partition is found again wherever it is. Each directory is locked (`.lock`) so two
-//! brokers never share one. A maintenance thread runs retention every
+//! brokers never share one. A maintenance thread runs retention and compaction every
 //! `log.retention.check.interval.ms` and the `flush.ms` check every second.
 
 use std::collections::HashMap;
@@ -164,6 +164,16 @@ impl LogStore {
         }
     }
 
+    /// Runs a compaction pass on every partition whose `cleanup.policy` includes compact;
+    /// failures are logged and the rest go on.
+    pub fn compact(&self) {
+        for (tp, log) in self.partitions() {
+            if let Err(e) = log.compact() {
+                tracing::error!(partition = %tp, error = %e, "compaction failed");
+            }
+        }
+    }
+
     /// Syncs every partition whose `flush.ms` is due.
     pub fn flush_due(&self) {
         for (tp, log) in self.partitions() {
@@ -190,7 +200,8 @@ impl LogStore {
         self.default_config
     }
 
-    /// Starts the maintenance thread: retention every `retention_check_interval`, the
+    /// Starts the maintenance thread: retention and compaction every
+    /// `retention_check_interval`, the
     /// `flush.ms` check every second. It stops when the returned handle is dropped.
     pub fn start_maintenance(
         self: &Arc<Self>,
@@ -211,6 +222,7 @@ impl LogStore {
                     store.flush_due();
                     if Instant::now() >= next_retention {
                         store.enforce_retention();
+                        store.compact();
                         next_retention = Instant::now() + retention_check_interval;
                     }
                 }

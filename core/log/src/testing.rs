@@ -4,6 +4,7 @@
 use crate::PartitionLog;
 use crate::batch::{BatchHeader, HEADER_LEN, LOG_OVERHEAD, MAGIC_V2};
 use crate::error::ReadError;
+use crate::records::{put_bytes, put_varint};
 
 /// Reads the whole log from `from` as a consumer would, in fetches of `fetch_bytes` copied
 /// into `buf` (which must hold the largest fetch), and returns the bytes read.
@@ -35,12 +36,16 @@ pub fn read_to_end(
     }
 }
 
+/// A record's key and value; `None` is Kafka's null.
+type KeyValue = (Option<Vec<u8>>, Option<Vec<u8>>);
+
 /// Builder of one uncompressed v2 batch of records with generated or given values.
 #[derive(Debug, Clone)]
 pub struct BatchBuilder {
     base_timestamp: i64,
     timestamp_step: i64,
-    records: Vec<(Option<Vec<u8>>, Vec<u8>)>,
+    /// Key and value of each record; `None` is null.
+    records: Vec<KeyValue>,
 }
 
 impl Default for BatchBuilder {
@@ -76,14 +81,21 @@ impl BatchBuilder {
     pub fn records(mut self, count: usize, value_len: usize) -> Self {
         for i in 0..count {
             let value = (0..value_len).map(|j| (i + j) as u8).collect();
-            self.records.push((None, value));
+            self.records.push((None, Some(value)));
         }
         self
     }
 
     /// Adds one record.
     pub fn record(mut self, key: Option<&[u8]>, value: &[u8]) -> Self {
-        self.records.push((key.map(<[u8]>::to_vec), value.to_vec()));
+        self.records
+            .push((key.map(<[u8]>::to_vec), Some(value.to_vec())));
+        self
+    }
+
+    /// Adds a tombstone: `key` with a null value.
+    pub fn tombstone(mut self, key: &[u8]) -> Self {
+        self.records.push((Some(key.to_vec()), None));
         self
     }
 
@@ -95,15 +107,8 @@ impl BatchBuilder {
             let mut record = vec![0u8]; // attributes
             put_varint(&mut record, delta * self.timestamp_step);
             put_varint(&mut record, delta);
-            match key {
-                Some(key) => {
-                    put_varint(&mut record, key.len() as i64);
-                    record.extend_from_slice(key);
-                }
-                None => put_varint(&mut record, -1),
-            }
-            put_varint(&mut record, value.len() as i64);
-            record.extend_from_slice(value);
+            put_bytes(&mut record, key.as_deref());
+            put_bytes(&mut record, value.as_deref());
             put_varint(&mut record, 0); // no headers
             put_varint(&mut body, record.len() as i64);
             body.extend_from_slice(&record);
@@ -130,18 +135,5 @@ impl BatchBuilder {
         let crc = crc32c::crc32c(&batch[21..]);
         batch[17..21].copy_from_slice(&crc.to_be_bytes());
         batch
-    }
-}
-
-fn put_varint(out: &mut Vec<u8>, value: i64) {
-    let mut raw = ((value << 1) ^ (value >> 63)) as u64;
-    loop {
-        let byte = (raw & 0x7f) as u8;
-        raw >>= 7;
-        if raw == 0 {
-            out.push(byte);
-            return;
-        }
-        out.push(byte | 0x80);
     }
 }

@@ -38,6 +38,12 @@ const CLIENT_VERSIONS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::LeaveGroup, 0, 5),
     (ApiKey::OffsetCommit, 0, 8),
     (ApiKey::OffsetFetch, 0, 8),
+    (ApiKey::DeleteTopics, 1, 6),
+    (ApiKey::CreatePartitions, 0, 3),
+    (ApiKey::DescribeConfigs, 1, 4),
+    (ApiKey::IncrementalAlterConfigs, 0, 1),
+    (ApiKey::ListGroups, 0, 4),
+    (ApiKey::DescribeGroups, 0, 5),
 ];
 
 /// The largest response frame accepted (Kafka's `socket.request.max.bytes` is 100 MiB).
@@ -60,6 +66,12 @@ pub(crate) fn api_name(api: ApiKey) -> &'static str {
         ApiKey::LeaveGroup => "LeaveGroup",
         ApiKey::OffsetCommit => "OffsetCommit",
         ApiKey::OffsetFetch => "OffsetFetch",
+        ApiKey::DeleteTopics => "DeleteTopics",
+        ApiKey::CreatePartitions => "CreatePartitions",
+        ApiKey::DescribeConfigs => "DescribeConfigs",
+        ApiKey::IncrementalAlterConfigs => "IncrementalAlterConfigs",
+        ApiKey::ListGroups => "ListGroups",
+        ApiKey::DescribeGroups => "DescribeGroups",
         _ => "request",
     }
 }
@@ -130,6 +142,12 @@ requests! {
     LeaveGroupRequest => LeaveGroupResponse, LeaveGroup;
     OffsetCommitRequest => OffsetCommitResponse, OffsetCommit;
     OffsetFetchRequest => OffsetFetchResponse, OffsetFetch;
+    DeleteTopicsRequest => DeleteTopicsResponse, DeleteTopics;
+    CreatePartitionsRequest => CreatePartitionsResponse, CreatePartitions;
+    DescribeConfigsRequest => DescribeConfigsResponse, DescribeConfigs;
+    IncrementalAlterConfigsRequest => IncrementalAlterConfigsResponse, IncrementalAlterConfigs;
+    ListGroupsRequest => ListGroupsResponse, ListGroups;
+    DescribeGroupsRequest => DescribeGroupsResponse, DescribeGroups;
 }
 
 fn api_key<R: Request>() -> ApiKey {

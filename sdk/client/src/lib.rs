@@ -36,8 +36,10 @@
 //! | [`compression`] | gzip, snappy, lz4, zstd with fast settings |
 //! | [`producer`] | [`Producer`]: batching, acks, retries, idempotence, bounded memory |
 //! | [`consumer`] | [`Consumer`]: `poll`, seeks, groups, commits, rebalance listener, push style |
+//! | [`admin`] | [`Admin`]: topics, configs, partitions, groups, offsets and lag |
 //! | [`error`] | [`Error`] |
 
+pub mod admin;
 mod batch;
 mod cluster;
 pub mod compression;
@@ -51,6 +53,11 @@ pub mod partitioner;
 pub mod producer;
 pub mod record;
 
+pub use admin::{
+    Admin, AdminConfig, AdminError, ConfigChange, ConfigEntry, ConfigSource, GroupDescription,
+    GroupListing, KafkaCode, MemberDescription, NewTopic, PartitionLag, TopicDescription,
+    TopicError,
+};
 pub use compression::Compression;
 pub use consumer::{
     AssignmentStrategy, Consumer, ConsumerConfig, ListenError, OffsetReset, RebalanceListener,

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use weir_config::{Limit, TableReader};
-use weir_log::{FlushPolicy, LogConfig, StoreError, validate_topic_name};
+use weir_log::{CleanupPolicy, FlushPolicy, LogConfig, StoreError, validate_topic_name};
 
 use super::{BrokerConfig, FLUSH_MODES, MAX_INT, MAX_SHORT, segment_age, segment_bytes, size_u32};
 
@@ -82,6 +82,52 @@ pub struct TopicOverrides {
     /// Whether a replica outside the ISR may become leader, losing acknowledged data
     /// (`unclean_leader_election`; Kafka's default is no).
     pub unclean_leader_election: Option<bool>,
+    /// Delete old segments, compact to the newest record per key, or both
+    /// (`cleanup_policy`: `"delete"`, `"compact"` or `"compact,delete"`).
+    pub cleanup: Option<CleanupPolicy>,
+    /// How long compaction keeps tombstones (`delete_retention_ms`).
+    pub delete_retention: Option<Duration>,
+}
+
+/// `cleanup_policy` values, in Kafka's spelling (either order of the pair).
+pub(crate) const CLEANUP_POLICIES: [(&str, CleanupPolicy); 4] = [
+    (
+        "delete",
+        CleanupPolicy {
+            delete: true,
+            compact: false,
+        },
+    ),
+    (
+        "compact",
+        CleanupPolicy {
+            delete: false,
+            compact: true,
+        },
+    ),
+    (
+        "compact,delete",
+        CleanupPolicy {
+            delete: true,
+            compact: true,
+        },
+    ),
+    (
+        "delete,compact",
+        CleanupPolicy {
+            delete: true,
+            compact: true,
+        },
+    ),
+];
+
+/// Kafka's spelling of a cleanup policy.
+pub(crate) fn cleanup_policy_name(policy: CleanupPolicy) -> &'static str {
+    match (policy.delete, policy.compact) {
+        (true, true) => "compact,delete",
+        (false, true) => "compact",
+        _ => "delete",
+    }
 }
 
 impl TopicOverrides {
@@ -103,6 +149,9 @@ impl TopicOverrides {
                 flush_messages: self.flush_messages.or(base.flush.flush_messages),
                 flush_interval: self.flush_interval.or(base.flush.flush_interval),
             },
+            cleanup: self.cleanup.unwrap_or(base.cleanup),
+            delete_retention: self.delete_retention.unwrap_or(base.delete_retention),
+            min_cleanable_dirty_permille: base.min_cleanable_dirty_permille,
         }
     }
 
@@ -130,6 +179,8 @@ impl TopicOverrides {
             min_insync_replicas: topic.integer("min_insync_replicas", 1..=MAX_SHORT),
             acks: topic.one_of("acks", &ACKS),
             unclean_leader_election: topic.bool("unclean_leader_election"),
+            cleanup: topic.one_of("cleanup_policy", &CLEANUP_POLICIES),
+            delete_retention: topic.duration("delete_retention_ms"),
         };
         overrides.check_replicas(topic, broker);
         overrides

@@ -8,6 +8,7 @@ use std::time::Duration;
 use weir_config::Limit;
 use weir_log::FlushMode;
 
+use super::topic::{CLEANUP_POLICIES, cleanup_policy_name};
 use super::{Acks, TopicOverrides};
 
 /// Why a config entry was refused; the message is sent back to the client.
@@ -29,7 +30,7 @@ pub enum TopicConfigError {
 }
 
 /// The topic config names weir accepts, in Kafka's spelling.
-pub const TOPIC_CONFIG_NAMES: [&str; 13] = [
+pub const TOPIC_CONFIG_NAMES: [&str; 14] = [
     "retention.ms",
     "retention.bytes",
     "segment.bytes",
@@ -43,6 +44,7 @@ pub const TOPIC_CONFIG_NAMES: [&str; 13] = [
     "acks",
     "unclean.leader.election.enable",
     "cleanup.policy",
+    "delete.retention.ms",
 ];
 
 impl TopicOverrides {
@@ -115,9 +117,19 @@ impl TopicOverrides {
                     .transpose()?;
             }
             "cleanup.policy" => {
-                if value.is_some_and(|v| v != "delete") {
-                    return Err(invalid("\"delete\" (compaction is not supported)"));
-                }
+                self.cleanup = value
+                    .map(|v| {
+                        let v = v.replace(' ', "");
+                        CLEANUP_POLICIES
+                            .iter()
+                            .find(|(name, _)| *name == v)
+                            .map(|(_, policy)| *policy)
+                            .ok_or_else(|| invalid("\"delete\", \"compact\" or \"compact,delete\""))
+                    })
+                    .transpose()?;
+            }
+            "delete.retention.ms" => {
+                self.delete_retention = int(0)?.map(|n| Duration::from_millis(n as u64))
             }
             _ => return Err(TopicConfigError::Unknown(name.to_string())),
         }
@@ -149,6 +161,8 @@ impl TopicOverrides {
             min_insync_replicas: Some(min_insync_replicas),
             acks: Some(Acks::Zero),
             unclean_leader_election: Some(false),
+            cleanup: Some(base.cleanup),
+            delete_retention: Some(base.delete_retention),
         }
     }
 
@@ -206,6 +220,11 @@ impl TopicOverrides {
             "unclean.leader.election.enable",
             self.unclean_leader_election.map(|b| b.to_string()),
         );
+        push(
+            "cleanup.policy",
+            self.cleanup.map(|p| cleanup_policy_name(p).to_string()),
+        );
+        push("delete.retention.ms", self.delete_retention.map(ms));
         out
     }
 }
@@ -239,6 +258,8 @@ mod tests {
             ("min.insync.replicas", "2"),
             ("acks", "all"),
             ("unclean.leader.election.enable", "false"),
+            ("cleanup.policy", "compact,delete"),
+            ("delete.retention.ms", "1000"),
         ] {
             overrides.set_kafka(name, Some(value)).unwrap();
         }
@@ -247,7 +268,7 @@ mod tests {
             again.set_kafka(name, Some(&value)).unwrap();
         }
         assert_eq!(again, overrides);
-        assert_eq!(overrides.kafka_entries().len(), 12);
+        assert_eq!(overrides.kafka_entries().len(), 14);
     }
 
     #[test]
@@ -263,8 +284,15 @@ mod tests {
         assert!(err.to_string().contains("segment.bytes"), "{err}");
         assert!(
             overrides
-                .set_kafka("cleanup.policy", Some("compact"))
+                .set_kafka("cleanup.policy", Some("shred"))
                 .is_err()
+        );
+        overrides
+            .set_kafka("cleanup.policy", Some("compact"))
+            .unwrap();
+        assert_eq!(
+            overrides.cleanup.map(|p| (p.delete, p.compact)),
+            Some((false, true))
         );
         assert!(overrides.set_kafka("acks", Some("2")).is_err());
         overrides.set_kafka("acks", Some("1")).unwrap();

@@ -103,7 +103,7 @@ impl OffsetStore {
     }
 
     fn replay_batch(&mut self, batch: &[u8], base_offset: i64) -> usize {
-        let records = match record_batch::decode(batch) {
+        let records = match weir_log::records::decode(batch) {
             Ok(records) => records,
             Err(e) => {
                 tracing::warn!(base_offset, error = %e, "skipping a batch of {OFFSETS_TOPIC}");

@@ -1,30 +1,9 @@
-//! Uncompressed `RecordBatch` v2 bytes for the coordinator's own records: encoding a batch of
-//! key/value records (a `None` value is a tombstone) and decoding the records of a batch read
-//! back from `__consumer_offsets`. Only what the coordinator writes needs decoding here, so
-//! compressed and control batches are refused rather than understood.
+//! Encoding the coordinator's own records as one uncompressed `RecordBatch` v2 (a `None`
+//! value is a tombstone). Reading them back uses `weir_log::records`, which also serves
+//! compaction.
 
-use weir_log::batch::{BatchHeader, HEADER_LEN, LOG_OVERHEAD, MAGIC_V2};
-
-/// The attributes bits that mark a batch compressed, transactional or a control batch.
-const UNSUPPORTED_ATTRIBUTES: i16 = 0x07 | 0x10 | 0x20;
-
-/// One record of a batch: its key and value (`None` is Kafka's null).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Record<'a> {
-    pub(crate) key: Option<&'a [u8]>,
-    pub(crate) value: Option<&'a [u8]>,
-}
-
-/// Why the records of a batch could not be read.
-#[derive(Debug, PartialEq, Eq, thiserror::Error)]
-pub(crate) enum RecordsError {
-    #[error("the batch header does not parse: {0}")]
-    Header(#[from] weir_log::BatchError),
-    #[error("the batch is compressed, transactional or a control batch (attributes {0:#06x})")]
-    Unsupported(i16),
-    #[error("record {index} of the batch is truncated or malformed")]
-    Malformed { index: i32 },
-}
+use weir_log::batch::{HEADER_LEN, LOG_OVERHEAD, MAGIC_V2};
+use weir_log::records::{put_bytes, put_varint};
 
 /// Encodes `records` as one uncompressed v2 batch (base offset 0, leader epoch 0, every
 /// record stamped `timestamp_ms`), CRC included; the log assigns the offset on append.
@@ -65,101 +44,10 @@ pub(crate) fn encode(timestamp_ms: i64, records: &[(Vec<u8>, Option<Vec<u8>>)]) 
     batch
 }
 
-/// The records of the uncompressed batch at the start of `batch` (which the log has already
-/// validated), in offset order.
-pub(crate) fn decode(batch: &[u8]) -> Result<Vec<Record<'_>>, RecordsError> {
-    let header = BatchHeader::parse(batch)?;
-    if header.attributes & UNSUPPORTED_ATTRIBUTES != 0 {
-        return Err(RecordsError::Unsupported(header.attributes));
-    }
-    let end = header.total_len().min(batch.len());
-    let mut cursor = Cursor {
-        bytes: batch.get(HEADER_LEN..end).unwrap_or_default(),
-    };
-    let count = header.record_count.max(0);
-    let mut records = Vec::with_capacity(count as usize);
-    for index in 0..count {
-        let record = (|| {
-            let length = usize::try_from(cursor.varint()?).ok()?;
-            let mut fields = Cursor {
-                bytes: cursor.take(length)?,
-            };
-            fields.take(1)?; // attributes
-            fields.varint()?; // timestamp delta
-            fields.varint()?; // offset delta
-            let key = fields.bytes()?;
-            let value = fields.bytes()?;
-            Some(Record { key, value })
-        })();
-        records.push(record.ok_or(RecordsError::Malformed { index })?);
-    }
-    Ok(records)
-}
-
-struct Cursor<'a> {
-    bytes: &'a [u8],
-}
-
-impl<'a> Cursor<'a> {
-    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
-        if n > self.bytes.len() {
-            return None;
-        }
-        let (head, tail) = self.bytes.split_at(n);
-        self.bytes = tail;
-        Some(head)
-    }
-
-    /// A zig-zag varint, as records use them.
-    fn varint(&mut self) -> Option<i64> {
-        let mut raw: u64 = 0;
-        for shift in (0..64).step_by(7) {
-            let byte = *self.take(1)?.first()?;
-            raw |= u64::from(byte & 0x7f) << shift;
-            if byte & 0x80 == 0 {
-                return Some((raw >> 1) as i64 ^ -((raw & 1) as i64));
-            }
-        }
-        None
-    }
-
-    /// Varint-length-prefixed bytes; a negative length is null.
-    fn bytes(&mut self) -> Option<Option<&'a [u8]>> {
-        let length = self.varint()?;
-        if length < 0 {
-            return Some(None);
-        }
-        self.take(usize::try_from(length).ok()?).map(Some)
-    }
-}
-
-fn put_varint(out: &mut Vec<u8>, value: i64) {
-    let mut raw = ((value << 1) ^ (value >> 63)) as u64;
-    loop {
-        let byte = (raw & 0x7f) as u8;
-        raw >>= 7;
-        if raw == 0 {
-            out.push(byte);
-            return;
-        }
-        out.push(byte | 0x80);
-    }
-}
-
-fn put_bytes(out: &mut Vec<u8>, bytes: Option<&[u8]>) {
-    match bytes {
-        Some(bytes) => {
-            put_varint(out, bytes.len() as i64);
-            out.extend_from_slice(bytes);
-        }
-        None => put_varint(out, -1),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use weir_log::testing::BatchBuilder;
+    use weir_log::records::decode;
 
     #[test]
     fn an_encoded_batch_validates_and_decodes_back() {
@@ -180,43 +68,5 @@ mod tests {
         assert_eq!(decoded[1].value, None);
         assert_eq!(decoded[2].key, Some(&[7u8; 300][..]));
         assert_eq!(decoded[2].value, Some(&[9u8; 1000][..]));
-    }
-
-    #[test]
-    fn decodes_batches_other_writers_built() {
-        let batch = BatchBuilder::new()
-            .record(Some(b"key"), b"value")
-            .record(None, b"")
-            .build();
-        let decoded = decode(&batch).unwrap();
-        assert_eq!(
-            decoded,
-            vec![
-                Record {
-                    key: Some(&b"key"[..]),
-                    value: Some(&b"value"[..])
-                },
-                Record {
-                    key: None,
-                    value: Some(&b""[..])
-                },
-            ]
-        );
-    }
-
-    #[test]
-    fn truncated_records_and_compressed_batches_are_errors() {
-        let batch = encode(0, &[(b"key".to_vec(), Some(b"value".to_vec()))]);
-        let mut short = batch.clone();
-        short.truncate(batch.len() - 2);
-        let length = (short.len() - LOG_OVERHEAD) as i32;
-        short[8..12].copy_from_slice(&length.to_be_bytes());
-        assert_eq!(decode(&short), Err(RecordsError::Malformed { index: 0 }));
-        let mut compressed = batch;
-        compressed[22] |= 1; // gzip
-        assert!(matches!(
-            decode(&compressed),
-            Err(RecordsError::Unsupported(1))
-        ));
     }
 }

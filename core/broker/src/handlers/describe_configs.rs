@@ -72,7 +72,7 @@ fn topic_configs(broker: &Broker, name: &str) -> Option<Vec<Entry>> {
         broker.topics.base_config(),
         broker.config.min_insync_replicas(),
     );
-    let mut entries: Vec<Entry> = defaults
+    let entries: Vec<Entry> = defaults
         .kafka_entries()
         .into_iter()
         .map(
@@ -82,12 +82,6 @@ fn topic_configs(broker: &Broker, name: &str) -> Option<Vec<Entry>> {
             },
         )
         .collect();
-    entries.push((
-        "cleanup.policy",
-        "delete".to_string(),
-        DEFAULT_CONFIG,
-        false,
-    ));
     Some(entries)
 }
 

@@ -9,12 +9,12 @@
 mod assignor;
 mod commit;
 mod config;
-mod coordinator;
+pub(crate) mod coordinator;
 mod fetcher;
 mod listener;
 mod membership;
-mod offsets;
-mod protocol;
+pub(crate) mod offsets;
+pub(crate) mod protocol;
 mod push;
 mod records;
 

@@ -78,7 +78,7 @@ pub(super) fn encode_assignment(partitions: &[TopicPartition]) -> Bytes {
     encode_embedded(&assignment)
 }
 
-pub(super) fn decode_assignment(bytes: &Bytes) -> Result<Vec<TopicPartition>> {
+pub(crate) fn decode_assignment(bytes: &Bytes) -> Result<Vec<TopicPartition>> {
     if bytes.is_empty() {
         return Ok(Vec::new());
     }

@@ -167,6 +167,20 @@ impl Accumulator {
         queues.update_fill(index);
     }
 
+    /// Closes every open batch, so records appended later start new ones (a flush's
+    /// records leave in batches of their own).
+    pub(crate) fn close_open(&mut self) {
+        for queues in self.topics.values_mut() {
+            for p in 0..queues.partitions.len() {
+                let queue = &mut queues.partitions[p];
+                if let Some(open) = queue.open.take() {
+                    queue.closed.push_back(open);
+                    queues.update_fill(p);
+                }
+            }
+        }
+    }
+
     /// Closes open batches that lingered long enough (all of them when `force`), and lists
     /// the partitions that have a batch to send now (see [`candidate`]).
     pub(crate) fn sendable(&mut self, now: Instant, force: bool) -> Vec<TopicPartition> {

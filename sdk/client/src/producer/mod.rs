@@ -49,6 +49,14 @@ impl Producer {
         Self::start(config, Box::new(partitioner))
     }
 
+    /// A producer with a partitioner chosen at run time (a command-line flag, a plugin).
+    pub fn with_boxed_partitioner(
+        config: ProducerConfig,
+        partitioner: Box<dyn Partitioner>,
+    ) -> Result<Self> {
+        Self::start(config, partitioner)
+    }
+
     fn start(config: ProducerConfig, partitioner: Box<dyn Partitioner>) -> Result<Self> {
         if config.batch_size == 0 {
             return Err(Error::Config("batch_size must be positive"));

@@ -191,6 +191,8 @@ impl Sender {
         match command {
             Command::Send(pending) => self.place(pending),
             Command::Flush(done) => {
+                // Records sent after the flush must not join the batches it sends.
+                self.accumulator.close_open();
                 self.flushes.push((self.epoch, done));
                 self.epoch += 1;
             }

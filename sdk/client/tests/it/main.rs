@@ -1,5 +1,6 @@
 //! weir-client against a real weir broker running in-process on a free port.
 
+mod admin;
 mod compression;
 mod consume;
 mod groups;
