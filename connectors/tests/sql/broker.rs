@@ -41,6 +41,32 @@ impl TestBroker {
         }
     }
 
+    /// Every record of one partition of `topic` that arrives within `wait`.
+    pub(crate) async fn records_of(
+        &self,
+        topic: &str,
+        partition: i32,
+        wait: Duration,
+    ) -> Vec<(Option<String>, Value)> {
+        let mut config = ConsumerConfig::new([self.address.clone()]);
+        config.auto_offset_reset = OffsetReset::Earliest;
+        let mut consumer = Consumer::new(config).unwrap();
+        consumer.assign([TopicPartition::new(topic, partition)]);
+        let deadline = tokio::time::Instant::now() + wait;
+        let mut out = Vec::new();
+        while tokio::time::Instant::now() < deadline {
+            out.extend(consumer.poll(Duration::from_millis(200)).await.unwrap());
+        }
+        out.into_iter()
+            .map(|r| {
+                (
+                    r.key.map(|k| String::from_utf8(k.to_vec()).unwrap()),
+                    serde_json::from_slice(&r.value.unwrap()).unwrap(),
+                )
+            })
+            .collect()
+    }
+
     /// Every record of `topic` (one partition) as `(key, JSON value)`, polling until `n`
     /// arrived or `wait` passed, then one more short poll to catch duplicates.
     pub(crate) async fn records(

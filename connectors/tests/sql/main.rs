@@ -7,6 +7,7 @@
 mod bad_input;
 mod broker;
 mod databases;
+mod example;
 mod modes;
 mod outage;
 mod types;
