@@ -404,21 +404,42 @@ async fn acknowledge(
     status: StatusHandle,
     acked: watch::Sender<Checkpoint>,
 ) -> Result<(), ConnectorError> {
-    while let Some(batch) = queued.recv().await {
-        if let Err(error) = batch.deliveries.await {
+    let mut next = queued.recv().await;
+    while let Some(batch) = next.take() {
+        let mut delivered = vec![batch];
+        if let Err(error) = (&mut delivered[0].deliveries).await {
             return Err(ConnectorError::Delivery { topic: name, error });
         }
-        checkpoint.extend(batch.positions);
+        // Batches already delivered behind it share one save: under load saves would
+        // otherwise pace delivery.
+        while let Ok(mut batch) = queued.try_recv() {
+            match futures::FutureExt::now_or_never(&mut batch.deliveries) {
+                Some(Ok(_)) => delivered.push(batch),
+                Some(Err(error)) => return Err(ConnectorError::Delivery { topic: name, error }),
+                None => {
+                    next = Some(batch);
+                    break;
+                }
+            }
+        }
+        for batch in &mut delivered {
+            checkpoint.extend(std::mem::take(&mut batch.positions));
+        }
         store.save(&name, &checkpoint).await?;
         {
             let mut status = lock(&status);
-            status.events += batch.batch_records;
-            status.bytes += batch.bytes;
-            status.dead_letters += batch.dead_letters;
-            status.batches += 1;
+            for batch in &delivered {
+                status.events += batch.batch_records;
+                status.bytes += batch.bytes;
+                status.dead_letters += batch.dead_letters;
+                status.batches += 1;
+            }
             status.checkpoints += 1;
         }
         let _ = acked.send(checkpoint.clone());
+        if next.is_none() {
+            next = queued.recv().await;
+        }
     }
     Ok(())
 }
