@@ -21,6 +21,9 @@ pub enum SourceError {
         /// What is wrong with it.
         error: String,
     },
+    /// A database source failed.
+    #[error(transparent)]
+    Sql(#[from] crate::sql::SqlError),
     /// The source's reader stopped (its thread ended).
     #[error("the source's reader stopped")]
     Stopped,

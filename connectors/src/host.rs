@@ -15,6 +15,7 @@ use crate::config::{ConnectConfig, SourceKind};
 use crate::error::ConnectorError;
 use crate::file::FileSource;
 use crate::runner::Runner;
+use crate::sql::SqlSource;
 use crate::status::{ConnectorStatus, StatusHandle, StatusReport, lock};
 
 /// How often the status file is rewritten.
@@ -33,7 +34,8 @@ pub async fn run(
     let mut tasks = Vec::new();
     for settings in &config.sources {
         let status =
-            ConnectorStatus::starting(&settings.name, "file", &settings.topic).into_handle();
+            ConnectorStatus::starting(&settings.name, settings.kind.name(), &settings.topic)
+                .into_handle();
         statuses.push(Arc::clone(&status));
         let mut stop_rx = stop_rx.clone();
         let stop = async move {
@@ -45,6 +47,16 @@ pub async fn run(
                 let runner = Runner::new(
                     settings.clone(),
                     FileSource::new(file.clone()),
+                    &config.cluster.bootstrap,
+                    store.clone(),
+                    status,
+                );
+                tokio::spawn(runner.run(stop))
+            }
+            SourceKind::Sql(sql) => {
+                let runner = Runner::new(
+                    settings.clone(),
+                    SqlSource::new(sql.clone()),
                     &config.cluster.bootstrap,
                     store.clone(),
                     status,

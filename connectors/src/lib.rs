@@ -1,4 +1,4 @@
-//! `weir-connectors`: source connectors, which turn files (and, next, databases) into events
+//! `weir-connectors`: source connectors, which turn files and databases into events
 //! continuously, without anyone writing a producer.
 //!
 //! A [`Source`] yields events tagged with the source partition and position each came from;
@@ -16,6 +16,7 @@
 //! | [`checkpoint`] | checkpoints in `__weir_connect_offsets` |
 //! | [`status`] | each connector's status and the status file |
 //! | [`file`] | the file source |
+//! | [`sql`] | the database sources (Postgres, MySQL/MariaDB, SQLite) |
 //! | [`host`] | creating topics and running every connector of a config |
 //! | [`error`] | the errors |
 
@@ -27,6 +28,7 @@ pub mod file;
 pub mod host;
 pub mod runner;
 pub mod source;
+pub mod sql;
 pub mod status;
 
 pub use checkpoint::{CheckpointStore, OFFSETS_TOPIC};

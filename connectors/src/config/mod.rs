@@ -26,6 +26,7 @@
 
 mod emit;
 mod file;
+mod sql;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -35,6 +36,7 @@ use weir_config::{ConfigErrors, Source as ConfigSource, TableReader};
 
 pub use emit::EmitSettings;
 pub use file::{FileSettings, Framing, StartAt, Watch};
+pub use sql::{Database, SqlMode, SqlSettings};
 
 use crate::emit::Expression;
 
@@ -94,9 +96,26 @@ pub struct SourceSettings {
 pub enum SourceKind {
     /// `kind = "file"`.
     File(FileSettings),
+    /// `kind = "postgres" | "mysql" | "sqlite"`.
+    Sql(SqlSettings),
 }
 
-const KINDS: [(&str, &str); 1] = [("file", "file")];
+impl SourceKind {
+    /// The `kind` as written.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::File(_) => "file",
+            Self::Sql(sql) => sql.database.kind(),
+        }
+    }
+}
+
+const KINDS: [(&str, &str); 4] = [
+    ("file", "file"),
+    ("postgres", "postgres"),
+    ("mysql", "mysql"),
+    ("sqlite", "sqlite"),
+];
 const ACKS: [(&str, Acks); 4] = [
     ("0", Acks::None),
     ("1", Acks::Leader),
@@ -205,19 +224,38 @@ fn read_source(table: &mut TableReader<'_>) -> Option<SourceSettings> {
     let partitioner = table
         .one_of("partitioner", &PARTITIONERS)
         .unwrap_or_default();
-    let key = table
-        .string("key")
-        .and_then(|text| compile(table, "key", &text));
+    let database = match kind {
+        Some("postgres") => Some(Database::Postgres),
+        Some("mysql") => Some(Database::Mysql),
+        Some("sqlite") => Some(Database::Sqlite),
+        _ => None,
+    };
+    // A database source names its key columns (`key = ["customer_id"]`), read with its
+    // settings; the key expression is built from them.
+    let key = match database {
+        Some(_) => None,
+        None => table
+            .string("key")
+            .and_then(|text| compile(table, "key", &text)),
+    };
     let emit = match table.table("emit") {
         Some(mut emit) => EmitSettings::read(&mut emit),
         None => Some(EmitSettings::default()),
     };
-    let kind = match kind {
-        Some("file") => SourceKind::File(FileSettings::read(table)?),
-        Some(_) => return None,
-        None => {
+    let (kind, key) = match (kind, database) {
+        (_, Some(database)) => {
+            let sql = SqlSettings::read(table, database)?;
+            let key =
+                key_expression(&sql.key_columns).and_then(|text| compile(table, "key", &text));
+            (SourceKind::Sql(sql), key)
+        }
+        (Some("file"), None) => (SourceKind::File(FileSettings::read(table)?), key),
+        (Some(_), None) => return None,
+        (None, None) => {
             if !table.has("kind") {
-                table.reject_table("kind = \"file\" is required");
+                table.reject_table(
+                    "kind = \"file\", \"postgres\", \"mysql\" or \"sqlite\" is required",
+                );
             }
             return None;
         }
@@ -238,6 +276,26 @@ fn read_source(table: &mut TableReader<'_>) -> Option<SourceSettings> {
         emit,
         kind,
     })
+}
+
+/// The CEL expression giving a key from row columns: one column's value, or several joined
+/// with `|`.
+fn key_expression(columns: &[String]) -> Option<String> {
+    match columns {
+        [] => None,
+        [column] => Some(format!("event.value[{}]", cel_string(column))),
+        columns => Some(
+            columns
+                .iter()
+                .map(|c| format!("string(event.value[{}])", cel_string(c)))
+                .collect::<Vec<_>>()
+                .join(" + '|' + "),
+        ),
+    }
+}
+
+fn cel_string(text: &str) -> String {
+    format!("'{}'", text.replace('\\', "\\\\").replace('\'', "\\'"))
 }
 
 /// Compiles the CEL expression at `key`, reporting a syntax error at that key.
