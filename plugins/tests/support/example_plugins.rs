@@ -47,12 +47,44 @@ pub fn example_plugin(name: &str) -> PathBuf {
     path
 }
 
+/// Installs the `wasm32-wasip2` target with rustup when it is missing (a fresh machine), as
+/// the database tests start their own servers: the tests provision what they need. A failed
+/// download is retried; when rustup itself is absent the build below says what is missing.
+fn ensure_wasm_target() {
+    let installed = match Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output()
+    {
+        Ok(output) => output,
+        Err(_) => return,
+    };
+    let listed = String::from_utf8_lossy(&installed.stdout);
+    if listed.lines().any(|line| line.trim() == "wasm32-wasip2") {
+        return;
+    }
+    for attempt in 1..=3u64 {
+        eprintln!("installing the wasm32-wasip2 target for the plugin tests (attempt {attempt})");
+        let added = Command::new("rustup")
+            .args(["target", "add", "wasm32-wasip2"])
+            .status();
+        if added.is_ok_and(|status| status.success()) {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_secs(5 * attempt));
+    }
+    panic!(
+        "the plugin tests need the wasm32-wasip2 target and `rustup target add wasm32-wasip2` \
+         failed three times"
+    );
+}
+
 fn build() -> PathBuf {
     let root = repo_root();
     let target = target_root().join("wasm-plugins");
     std::fs::create_dir_all(&target).expect("creating target/wasm-plugins");
     let lock = File::create(target.join(".build-lock")).expect("creating the build lock");
     lock.lock().expect("locking the plugin build");
+    ensure_wasm_target();
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let output = Command::new(cargo)
         .args([
