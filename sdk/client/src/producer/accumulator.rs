@@ -64,7 +64,6 @@ pub(crate) struct AccumulatorConfig {
 pub(crate) struct Accumulator {
     config: AccumulatorConfig,
     topics: HashMap<String, TopicQueues>,
-    /// Records accepted and not yet answered.
     /// Records accepted and not yet answered, per flush epoch.
     outstanding: BTreeMap<u64, usize>,
     next_id: u64,
@@ -191,9 +190,10 @@ impl Accumulator {
         }
     }
 
-    /// Closes open batches that lingered long enough (all of them when `force`), and lists
-    /// the partitions that have a batch to send now (see [`candidate`]).
-    pub(crate) fn sendable(&mut self, now: Instant, force: bool) -> Vec<TopicPartition> {
+    /// Closes open batches that lingered long enough, or that hold a record of flush epoch
+    /// `flushed` or older (records waiting for metadata when a flush arrived), and lists the
+    /// partitions that have a batch to send now (see [`candidate`]).
+    pub(crate) fn sendable(&mut self, now: Instant, flushed: Option<u64>) -> Vec<TopicPartition> {
         let linger = self.config.linger;
         let max_in_flight = self.config.max_in_flight.max(1);
         let mut out = Vec::new();
@@ -201,7 +201,8 @@ impl Accumulator {
             for p in 0..queues.partitions.len() {
                 let queue = &mut queues.partitions[p];
                 if let Some(open) = &queue.open
-                    && (force || open.created + linger <= now)
+                    && (open.created + linger <= now
+                        || flushed.is_some_and(|e| open.first_epoch().is_some_and(|f| f <= e)))
                 {
                     let batch = queue.open.take();
                     queue.closed.extend(batch);
@@ -461,4 +462,80 @@ fn fits(queue: &PartitionQueue, size: usize, batch_size: usize) -> bool {
         .open
         .as_ref()
         .is_some_and(|b| b.builder.count() == 0 || b.builder.size() + size <= batch_size)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::sync::Arc;
+
+    use tokio::sync::Semaphore;
+
+    use super::*;
+    use crate::partitioner::PartitionerKind;
+    use crate::producer::batch::Answer;
+    use crate::record::ProducerRecord;
+
+    fn accumulator() -> Accumulator {
+        let mut acc = Accumulator::new(AccumulatorConfig {
+            batch_size: 1 << 20,
+            linger: Duration::from_secs(3600),
+            compression: Compression::None,
+            delivery_timeout: Duration::from_secs(3600),
+            max_in_flight: 5,
+        });
+        acc.ensure_topic("t", 1);
+        acc
+    }
+
+    fn append(acc: &mut Accumulator, epoch: u64) {
+        let mut record = ProducerRecord::new("t", "v");
+        record.partition = Some(0);
+        let permit = Arc::new(Semaphore::new(64)).try_acquire_owned().unwrap();
+        let pending = PendingRecord {
+            record,
+            size: 1,
+            permit,
+            done: Answer::Callback(Box::new(|_| {})),
+            created: Instant::now(),
+            epoch,
+        };
+        acc.append(
+            pending,
+            &mut *PartitionerKind::Default.build(),
+            Instant::now(),
+        );
+    }
+
+    fn batches(acc: &Accumulator) -> (usize, bool) {
+        let queue = &acc.topics["t"].partitions[0];
+        (queue.closed.len(), queue.open.is_some())
+    }
+
+    #[tokio::test]
+    async fn a_pending_flush_leaves_batches_of_later_records_open() {
+        let mut acc = accumulator();
+        append(&mut acc, 0);
+        acc.close_open();
+        append(&mut acc, 1);
+        // The flush of epoch 0 is still waiting: the epoch-1 batch must keep filling.
+        let ready = acc.sendable(Instant::now(), Some(0));
+        assert_eq!(ready.len(), 1);
+        assert_eq!(batches(&acc), (1, true));
+    }
+
+    #[tokio::test]
+    async fn a_pending_flush_closes_a_batch_holding_its_own_records() {
+        let mut acc = accumulator();
+        // Records of epoch 0 placed after the flush arrived (they waited for metadata).
+        append(&mut acc, 0);
+        acc.sendable(Instant::now(), Some(0));
+        assert_eq!(batches(&acc), (1, false));
+        append(&mut acc, 1);
+        acc.sendable(Instant::now(), None);
+        assert_eq!(batches(&acc), (1, true));
+        acc.sendable(Instant::now(), Some(u64::MAX));
+        assert_eq!(batches(&acc), (2, false));
+    }
 }

@@ -84,6 +84,11 @@ impl Batch {
         }
     }
 
+    /// The flush epoch of the batch's oldest record; records arrive in epoch order.
+    pub(super) fn first_epoch(&self) -> Option<u64> {
+        self.deliveries.first().map(|d| d.epoch)
+    }
+
     /// Answers every record of the batch.
     pub(super) fn complete(self, tp: &TopicPartition, outcome: Result<(i64, i64), &Error>) {
         for (i, delivery) in self.deliveries.into_iter().enumerate() {

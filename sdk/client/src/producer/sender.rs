@@ -376,9 +376,16 @@ impl Sender {
             IdState::Ready(id, epoch) => Some((id, epoch)),
             _ => return false,
         };
-        let force = !self.flushes.is_empty() || self.closing();
+        // A flush closed the open batches when it arrived, but records then waiting for
+        // metadata joined batches later: those go now too. Batches holding only records
+        // accepted after the flush keep filling.
+        let flushed = if self.closing() {
+            Some(u64::MAX)
+        } else {
+            self.flushes.iter().map(|(epoch, _)| *epoch).max()
+        };
         let mut by_node: HashMap<i32, Vec<TopicPartition>> = HashMap::new();
-        for tp in self.accumulator.sendable(now, force) {
+        for tp in self.accumulator.sendable(now, flushed) {
             match self.cluster.leader(&tp) {
                 Some(leader) => by_node.entry(leader.leader).or_default().push(tp),
                 None => {
