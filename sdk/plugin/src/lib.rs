@@ -78,7 +78,7 @@
 
 pub mod consumer;
 pub mod json;
-pub mod murmur2;
+pub use weir_murmur2 as murmur2;
 pub mod partitioner;
 pub mod record;
 pub mod wire;

@@ -6,15 +6,13 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use kafka_protocol::ResponseError;
-use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestGroup;
-use kafka_protocol::messages::{
-    ApiKey, DescribeGroupsRequest, GroupId, ListGroupsRequest, OffsetFetchRequest,
-};
+use kafka_protocol::messages::{ApiKey, DescribeGroupsRequest, GroupId, ListGroupsRequest};
 
 use super::{Admin, AdminError, KafkaCode, s};
 use crate::connection::Connection;
 use crate::consumer::coordinator::Coordinator;
 use crate::consumer::protocol::decode_assignment;
+use crate::offset_fetch;
 use crate::record::TopicPartition;
 
 /// A group as ListGroups reports it.
@@ -142,54 +140,20 @@ impl Admin {
     ) -> Result<BTreeMap<TopicPartition, i64>, AdminError> {
         let connection = self.coordinator(group).await?;
         let version = connection.version(ApiKey::OffsetFetch)?;
-        let request = if version >= 8 {
-            OffsetFetchRequest::default().with_groups(vec![
-                OffsetFetchRequestGroup::default()
-                    .with_group_id(GroupId(s(group)))
-                    .with_topics(None),
-            ])
-        } else {
-            OffsetFetchRequest::default()
-                .with_group_id(GroupId(s(group)))
-                .with_topics(None)
-        };
+        let request = offset_fetch::request(group, None, version);
         let response = connection.call_at(&request, version).await?;
-        AdminError::group(group, response.error_code)?;
+        AdminError::group(group, offset_fetch::group_error(&response))?;
         let mut out = BTreeMap::new();
-        let mut record = |topic: &str, partition: i32, offset: i64, code: i16| {
-            if let Some(error) = ResponseError::try_from_code(code) {
+        for p in offset_fetch::partitions(&response) {
+            if let Some(error) = ResponseError::try_from_code(p.error_code) {
                 return Err(AdminError::Partition {
-                    topic: topic.to_string(),
-                    partition,
+                    topic: p.topic.to_string(),
+                    partition: p.partition,
                     code: KafkaCode(error),
                 });
             }
-            if offset >= 0 {
-                out.insert(TopicPartition::new(topic, partition), offset);
-            }
-            Ok(())
-        };
-        for topic in &response.topics {
-            for p in &topic.partitions {
-                record(
-                    topic.name.0.as_str(),
-                    p.partition_index,
-                    p.committed_offset,
-                    p.error_code,
-                )?;
-            }
-        }
-        for g in &response.groups {
-            AdminError::group(group, g.error_code)?;
-            for topic in &g.topics {
-                for p in &topic.partitions {
-                    record(
-                        topic.name.0.as_str(),
-                        p.partition_index,
-                        p.committed_offset,
-                        p.error_code,
-                    )?;
-                }
+            if p.offset >= 0 {
+                out.insert(TopicPartition::new(p.topic, p.partition), p.offset);
             }
         }
         Ok(out)

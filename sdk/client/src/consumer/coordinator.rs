@@ -13,13 +13,10 @@ use kafka_protocol::messages::leave_group_request::MemberIdentity;
 use kafka_protocol::messages::offset_commit_request::{
     OffsetCommitRequestPartition, OffsetCommitRequestTopic,
 };
-use kafka_protocol::messages::offset_fetch_request::{
-    OffsetFetchRequestGroup, OffsetFetchRequestTopic, OffsetFetchRequestTopics,
-};
 use kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
 use kafka_protocol::messages::{
     ApiKey, FindCoordinatorRequest, GroupId, HeartbeatRequest, JoinGroupRequest, LeaveGroupRequest,
-    OffsetCommitRequest, OffsetFetchRequest, SyncGroupRequest, TopicName,
+    OffsetCommitRequest, SyncGroupRequest, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 use tokio::time::Instant;
@@ -30,6 +27,7 @@ use super::protocol::{
 use crate::cluster::Cluster;
 use crate::connection::Connection;
 use crate::error::{Error, Result};
+use crate::offset_fetch;
 use crate::record::TopicPartition;
 
 fn s(v: &str) -> StrBytes {
@@ -372,68 +370,20 @@ impl Coordinator {
         }
         let response = self
             .call(ApiKey::OffsetFetch, self.timeout, |version| {
-                let group = GroupId(s(&self.group_id));
-                if version >= 8 {
-                    let topics = by_topic
-                        .iter()
-                        .map(|(t, ps)| {
-                            OffsetFetchRequestTopics::default()
-                                .with_name(TopicName(s(t)))
-                                .with_partition_indexes(ps.clone())
-                        })
-                        .collect();
-                    OffsetFetchRequest::default().with_groups(vec![
-                        OffsetFetchRequestGroup::default()
-                            .with_group_id(group)
-                            .with_topics(Some(topics)),
-                    ])
-                } else {
-                    let topics = by_topic
-                        .iter()
-                        .map(|(t, ps)| {
-                            OffsetFetchRequestTopic::default()
-                                .with_name(TopicName(s(t)))
-                                .with_partition_indexes(ps.clone())
-                        })
-                        .collect();
-                    OffsetFetchRequest::default()
-                        .with_group_id(group)
-                        .with_topics(Some(topics))
-                }
+                offset_fetch::request(&self.group_id, Some(&by_topic), version)
             })
             .await?;
+        broker_error("OffsetFetch", offset_fetch::group_error(&response))?;
         let mut out = HashMap::new();
-        let mut record = |topic: &str, partition: i32, offset: i64, code: i16| -> Result<()> {
-            broker_error(&format!("OffsetFetch of {topic}-{partition}"), code)?;
+        for p in offset_fetch::partitions(&response) {
+            broker_error(
+                &format!("OffsetFetch of {}-{}", p.topic, p.partition),
+                p.error_code,
+            )?;
             out.insert(
-                TopicPartition::new(topic, partition),
-                (offset >= 0).then_some(offset),
+                TopicPartition::new(p.topic, p.partition),
+                (p.offset >= 0).then_some(p.offset),
             );
-            Ok(())
-        };
-        broker_error("OffsetFetch", response.error_code)?;
-        for topic in &response.topics {
-            for p in &topic.partitions {
-                record(
-                    topic.name.0.as_str(),
-                    p.partition_index,
-                    p.committed_offset,
-                    p.error_code,
-                )?;
-            }
-        }
-        for group in &response.groups {
-            broker_error("OffsetFetch", group.error_code)?;
-            for topic in &group.topics {
-                for p in &topic.partitions {
-                    record(
-                        topic.name.0.as_str(),
-                        p.partition_index,
-                        p.committed_offset,
-                        p.error_code,
-                    )?;
-                }
-            }
         }
         Ok(out)
     }

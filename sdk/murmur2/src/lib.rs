@@ -1,5 +1,6 @@
 //! Murmur2, 32-bit, exactly as the Java client computes it (seed `0x9747b28c`), so keys land
-//! on the same partitions whichever client produced them.
+//! on the same partitions whichever client produced them: weir's client, a WASM
+//! partitioner built with the plugin SDK, or any Kafka client.
 
 /// The Java client's `Utils.murmur2` of `data`, as a signed 32-bit value.
 pub fn murmur2(data: &[u8]) -> i32 {
