@@ -22,7 +22,7 @@ mod order_notifier;
 
 use std::time::{Duration, Instant};
 
-use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use weir_client::{
     ConsumerRecord, DefaultPartitioner, Header, OverflowPartitioner, PartitionFill, Partitioner,
     Partitions, Producer, ProducerRecord, TimestampType,
@@ -74,7 +74,9 @@ fn partitioner(c: &mut Criterion) {
     group.finish();
 }
 
-fn order_event(i: usize) -> ConsumerRecord {
+/// Event `i` of round `round`: the notifier remembers each order's last status, so every
+/// round brings new statuses and every record emits one notification.
+fn order_event(i: usize, round: u64) -> ConsumerRecord {
     ConsumerRecord {
         topic: "orders".into(),
         partition: 0,
@@ -85,7 +87,7 @@ fn order_event(i: usize) -> ConsumerRecord {
         // Every event a status change: one notification per record.
         value: Some(
             format!(
-                r#"{{"order":"o-{}","customer":"c-{}","status":"s{i}"}}"#,
+                r#"{{"order":"o-{}","customer":"c-{}","status":"s{round}-{i}"}}"#,
                 i % 100,
                 i % 7
             )
@@ -104,42 +106,56 @@ fn consumer(c: &mut Criterion) {
     let mut native =
         order_notifier::OrderNotifier::new(&weir_plugin_sdk::Config::default()).unwrap();
     let mut group = c.benchmark_group("consumer");
+    let mut round = 0;
     for batch in [1usize, 100, 1000] {
-        let records: Vec<ConsumerRecord> = (0..batch).map(order_event).collect();
+        let mut next_round = || {
+            round += 1;
+            (0..batch)
+                .map(|i| order_event(i, round))
+                .collect::<Vec<_>>()
+        };
         group.throughput(Throughput::Elements(batch as u64));
-        group.bench_with_input(BenchmarkId::new("wasm", batch), &records, |b, records| {
-            b.iter(|| {
-                let outcome = wasm.consume(records);
-                assert_eq!(outcome.emitted.len(), records.len());
-            })
+        group.bench_function(BenchmarkId::new("wasm", batch), |b| {
+            b.iter_batched(
+                &mut next_round,
+                |records| {
+                    let outcome = wasm.consume(&records);
+                    assert_eq!(outcome.emitted.len(), records.len());
+                },
+                BatchSize::SmallInput,
+            )
         });
-        group.bench_with_input(BenchmarkId::new("native", batch), &records, |b, records| {
-            // The native side gets the same flat batch and decodes it, as the guest does.
-            let mut writer = BatchWriter::default();
-            b.iter(|| {
-                writer.clear();
-                for r in records {
-                    writer.push(
-                        &r.topic,
-                        r.partition,
-                        r.offset,
-                        r.timestamp,
-                        r.key.as_deref(),
-                        r.value.as_deref(),
-                        r.headers
-                            .iter()
-                            .map(|h| (h.key.as_str(), h.value.as_deref())),
-                    );
-                }
-                let decoded = decode_batch(writer.bytes()).unwrap();
-                let mut out = weir_plugin_sdk::Emitter::default();
-                let mut emitted = 0;
-                for record in &decoded {
-                    native.consume(record, &mut out).unwrap();
-                    emitted += out.take().len();
-                }
-                assert_eq!(emitted, records.len());
-            })
+        // The native side gets the same flat batch and decodes it, as the guest does.
+        let mut writer = BatchWriter::default();
+        group.bench_function(BenchmarkId::new("native", batch), |b| {
+            b.iter_batched(
+                &mut next_round,
+                |records| {
+                    writer.clear();
+                    for r in &records {
+                        writer.push(
+                            &r.topic,
+                            r.partition,
+                            r.offset,
+                            r.timestamp,
+                            r.key.as_deref(),
+                            r.value.as_deref(),
+                            r.headers
+                                .iter()
+                                .map(|h| (h.key.as_str(), h.value.as_deref())),
+                        );
+                    }
+                    let decoded = decode_batch(writer.bytes()).unwrap();
+                    let mut out = weir_plugin_sdk::Emitter::default();
+                    let mut emitted = 0;
+                    for record in &decoded {
+                        native.consume(record, &mut out).unwrap();
+                        emitted += out.take().len();
+                    }
+                    assert_eq!(emitted, records.len());
+                },
+                BatchSize::SmallInput,
+            )
         });
     }
     group.finish();

@@ -3,13 +3,14 @@
 //! imports (`emit`, `log`, `config`) are served here.
 
 use wasmtime::Store;
-use wasmtime::component::{HasSelf, Linker};
+use wasmtime::component::{HasSelf, InstancePre, Linker};
 use weir_client::ConsumerRecord;
 use weir_plugin_sdk::wire::BatchWriter;
 
 use crate::engine::{CompiledPlugin, PluginEngine};
 use crate::error::{CallError, LoadError};
-use crate::sandbox::{Emitted, SandboxState, classify, guarded, new_store, set_deadline};
+use crate::instance::{PluginInstance, PluginWorld};
+use crate::sandbox::{Emitted, SandboxState, guarded};
 use crate::settings::PluginSettings;
 
 mod bindings {
@@ -22,6 +23,31 @@ mod bindings {
 use bindings::exports::weir::plugin::consumer::Failure as WitFailure;
 use bindings::weir::plugin::host::{self, FlatHeader, Level};
 use bindings::{ConsumerPlugin, ConsumerPluginPre};
+
+impl PluginWorld for ConsumerPlugin {
+    type Pre = ConsumerPluginPre<SandboxState>;
+    const KIND: &'static str = "consumer";
+
+    fn link(linker: &mut Linker<SandboxState>) -> wasmtime::Result<()> {
+        ConsumerPlugin::add_to_linker::<SandboxState, HasSelf<SandboxState>>(linker, |s| s)
+    }
+
+    fn prepare(pre: InstancePre<SandboxState>) -> wasmtime::Result<Self::Pre> {
+        ConsumerPluginPre::new(pre)
+    }
+
+    fn instantiate(pre: &Self::Pre, store: &mut Store<SandboxState>) -> wasmtime::Result<Self> {
+        pre.instantiate(store)
+    }
+
+    fn init(
+        &self,
+        store: &mut Store<SandboxState>,
+        config: &[(String, String)],
+    ) -> wasmtime::Result<Result<(), String>> {
+        self.weir_plugin_consumer().call_init(store, config)
+    }
+}
 
 impl host::Host for SandboxState {
     fn emit(
@@ -82,19 +108,15 @@ pub struct BatchOutcome {
 
 /// A consumer plugin instance.
 pub struct WasmConsumer {
-    name: String,
-    settings: PluginSettings,
-    engine: PluginEngine,
-    pre: ConsumerPluginPre<SandboxState>,
-    instance: Option<(Store<SandboxState>, ConsumerPlugin)>,
+    instance: PluginInstance<ConsumerPlugin>,
     writer: BatchWriter,
 }
 
 impl std::fmt::Debug for WasmConsumer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WasmConsumer")
-            .field("name", &self.name)
-            .field("settings", &self.settings)
+            .field("name", &self.instance.name())
+            .field("settings", self.instance.settings())
             .finish()
     }
 }
@@ -106,81 +128,22 @@ impl WasmConsumer {
         plugin: &CompiledPlugin,
         settings: PluginSettings,
     ) -> Result<Self, LoadError> {
-        let interface = |reason: String| LoadError::Interface {
-            name: plugin.name.clone(),
-            kind: "consumer",
-            reason,
-        };
-        let mut linker = Linker::<SandboxState>::new(engine.engine());
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
-            .map_err(|e| interface(format!("{e:#}")))?;
-        ConsumerPlugin::add_to_linker::<SandboxState, HasSelf<SandboxState>>(&mut linker, |s| s)
-            .map_err(|e| interface(format!("{e:#}")))?;
-        let pre = linker
-            .instantiate_pre(&plugin.component)
-            .map_err(|e| interface(format!("{e:#}")))?;
-        let pre = ConsumerPluginPre::new(pre).map_err(|e| interface(format!("{e:#}")))?;
-        let mut consumer = Self {
-            name: plugin.name.clone(),
-            settings,
-            engine: engine.clone(),
-            pre,
-            instance: None,
+        Ok(Self {
+            instance: PluginInstance::new(engine, plugin, settings)?,
             writer: BatchWriter::default(),
-        };
-        consumer.instance = Some(consumer.start()?);
-        Ok(consumer)
+        })
     }
 
     /// The plugin's name.
     pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn start(&self) -> Result<(Store<SandboxState>, ConsumerPlugin), LoadError> {
-        let mut store = new_store(self.engine.engine(), &self.name, &self.settings)?;
-        let started = |source| LoadError::Start {
-            name: self.name.clone(),
-            source,
-        };
-        let plugin = guarded(|| self.pre.instantiate(&mut store))
-            .map_err(|e| started(classify(&e, &self.settings)))?;
-        set_deadline(&mut store, self.settings.deadline);
-        match guarded(|| {
-            plugin
-                .weir_plugin_consumer()
-                .call_init(&mut store, &self.settings.config)
-        }) {
-            Ok(Ok(())) => Ok((store, plugin)),
-            Ok(Err(reason)) => Err(LoadError::Refused {
-                name: self.name.clone(),
-                reason,
-            }),
-            Err(e) => Err(started(classify(&e, &self.settings))),
-        }
+        self.instance.name()
     }
 
     /// Hands `records` to the plugin as one batch.
     pub fn consume(&mut self, records: &[ConsumerRecord]) -> BatchOutcome {
-        if self.instance.is_none() {
-            match self.start() {
-                Ok(started) => self.instance = Some(started),
-                Err(LoadError::Start { source, .. }) => {
-                    return BatchOutcome {
-                        emitted: Vec::new(),
-                        failure: Some((None, Failure::Call(source))),
-                    };
-                }
-                Err(other) => {
-                    return BatchOutcome {
-                        emitted: Vec::new(),
-                        failure: Some((None, Failure::Call(CallError::Trap(other.to_string())))),
-                    };
-                }
-            }
-        }
-        let Some((store, plugin)) = self.instance.as_mut() else {
-            unreachable!("started above");
+        let failed = |error| BatchOutcome {
+            emitted: Vec::new(),
+            failure: Some((None, Failure::Call(error))),
         };
         self.writer.clear();
         for r in records {
@@ -196,8 +159,11 @@ impl WasmConsumer {
                     .map(|h| (h.key.as_str(), h.value.as_deref())),
             );
         }
+        let (store, plugin) = match self.instance.ready() {
+            Ok(live) => live,
+            Err(error) => return failed(error),
+        };
         store.data_mut().emitted.clear();
-        set_deadline(store, self.settings.deadline);
         let batch = self.writer.bytes();
         let result = guarded(|| {
             plugin
@@ -220,14 +186,7 @@ impl WasmConsumer {
                     },
                 )),
             },
-            Err(e) => {
-                let error = classify(&e, &self.settings);
-                self.instance = None;
-                BatchOutcome {
-                    emitted: Vec::new(),
-                    failure: Some((None, Failure::Call(error))),
-                }
-            }
+            Err(e) => failed(self.instance.failed(&e)),
         }
     }
 }

@@ -12,6 +12,7 @@
 //! | [`engine`] | the shared engine, the compile cache, the epoch thread |
 //! | [`settings`] | [`PluginSettings`]: deadline, memory cap, grants, the plugin's config |
 //! | `sandbox` | a store with its limits; classifying a failed call |
+//! | `instance` | an instance's lifecycle: link, start, replace after a failed call |
 //! | [`partitioner`] | [`WasmPartitioner`], the client's `Partitioner` backed by a plugin |
 //! | [`consumer`] | [`WasmConsumer`], one consumer plugin instance and its host imports |
 //! | [`runner`] | group members feeding batches to a consumer plugin; dead letters |
@@ -20,6 +21,7 @@
 pub mod consumer;
 pub mod engine;
 pub mod error;
+mod instance;
 pub mod partitioner;
 pub mod runner;
 mod sandbox;

@@ -5,14 +5,15 @@ use std::path::Path;
 use std::sync::OnceLock;
 
 use wasmtime::Store;
-use wasmtime::component::Linker;
+use wasmtime::component::{InstancePre, Linker};
 use weir_client::murmur2::partition_for_key;
 use weir_client::{PartitionError, Partitioner, Partitions, ProducerRecord};
 use weir_plugin_sdk::wire::PartitionCallWriter;
 
 use crate::engine::{CompiledPlugin, PluginEngine};
 use crate::error::{CallError, LoadError};
-use crate::sandbox::{SandboxState, classify, guarded, new_store, set_deadline};
+use crate::instance::{PluginInstance, PluginWorld};
+use crate::sandbox::{SandboxState, guarded};
 use crate::settings::PluginSettings;
 
 mod bindings {
@@ -24,22 +25,43 @@ mod bindings {
 
 use bindings::{PartitionerPlugin, PartitionerPluginPre};
 
+impl PluginWorld for PartitionerPlugin {
+    type Pre = PartitionerPluginPre<SandboxState>;
+    const KIND: &'static str = "partitioner";
+
+    fn link(_: &mut Linker<SandboxState>) -> wasmtime::Result<()> {
+        Ok(())
+    }
+
+    fn prepare(pre: InstancePre<SandboxState>) -> wasmtime::Result<Self::Pre> {
+        PartitionerPluginPre::new(pre)
+    }
+
+    fn instantiate(pre: &Self::Pre, store: &mut Store<SandboxState>) -> wasmtime::Result<Self> {
+        pre.instantiate(store)
+    }
+
+    fn init(
+        &self,
+        store: &mut Store<SandboxState>,
+        config: &[(String, String)],
+    ) -> wasmtime::Result<Result<(), String>> {
+        self.weir_plugin_partitioner().call_init(store, config)
+    }
+}
+
 /// A partitioner plugin instance. A call that traps or runs past its deadline fails that
 /// record only; the next call gets a fresh instance.
 pub struct WasmPartitioner {
-    name: String,
-    settings: PluginSettings,
-    engine: PluginEngine,
-    pre: PartitionerPluginPre<SandboxState>,
-    instance: Option<(Store<SandboxState>, PartitionerPlugin)>,
+    instance: PluginInstance<PartitionerPlugin>,
     writer: PartitionCallWriter,
 }
 
 impl std::fmt::Debug for WasmPartitioner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WasmPartitioner")
-            .field("name", &self.name)
-            .field("settings", &self.settings)
+            .field("name", &self.instance.name())
+            .field("settings", self.instance.settings())
             .finish()
     }
 }
@@ -69,56 +91,15 @@ impl WasmPartitioner {
         plugin: &CompiledPlugin,
         settings: PluginSettings,
     ) -> Result<Self, LoadError> {
-        let interface = |reason: String| LoadError::Interface {
-            name: plugin.name.clone(),
-            kind: "partitioner",
-            reason,
-        };
-        let mut linker = Linker::<SandboxState>::new(engine.engine());
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
-            .map_err(|e| interface(format!("{e:#}")))?;
-        let pre = linker
-            .instantiate_pre(&plugin.component)
-            .map_err(|e| interface(format!("{e:#}")))?;
-        let pre = PartitionerPluginPre::new(pre).map_err(|e| interface(format!("{e:#}")))?;
-        let mut partitioner = Self {
-            name: plugin.name.clone(),
-            settings,
-            engine: engine.clone(),
-            pre,
-            instance: None,
+        Ok(Self {
+            instance: PluginInstance::new(engine, plugin, settings)?,
             writer: PartitionCallWriter::default(),
-        };
-        partitioner.instance = Some(partitioner.start()?);
-        Ok(partitioner)
+        })
     }
 
     /// The plugin's name.
     pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn start(&self) -> Result<(Store<SandboxState>, PartitionerPlugin), LoadError> {
-        let mut store = new_store(self.engine.engine(), &self.name, &self.settings)?;
-        let started = |source| LoadError::Start {
-            name: self.name.clone(),
-            source,
-        };
-        let plugin = guarded(|| self.pre.instantiate(&mut store))
-            .map_err(|e| started(classify(&e, &self.settings)))?;
-        set_deadline(&mut store, self.settings.deadline);
-        match guarded(|| {
-            plugin
-                .weir_plugin_partitioner()
-                .call_init(&mut store, &self.settings.config)
-        }) {
-            Ok(Ok(())) => Ok((store, plugin)),
-            Ok(Err(reason)) => Err(LoadError::Refused {
-                name: self.name.clone(),
-                reason,
-            }),
-            Err(e) => Err(started(classify(&e, &self.settings))),
-        }
+        self.instance.name()
     }
 
     /// Asks the plugin for `record`'s partition.
@@ -127,16 +108,7 @@ impl WasmPartitioner {
         record: &ProducerRecord,
         partitions: &Partitions<'_>,
     ) -> Result<i32, CallError> {
-        if self.instance.is_none() {
-            let started = self.start().map_err(|e| match e {
-                LoadError::Start { source, .. } => source,
-                other => CallError::Trap(other.to_string()),
-            })?;
-            self.instance = Some(started);
-        }
-        let Some((store, plugin)) = self.instance.as_mut() else {
-            unreachable!("started above");
-        };
+        let (store, plugin) = self.instance.ready()?;
         let count = partitions.count();
         let call = self.writer.encode(
             partitions.topic(),
@@ -154,7 +126,6 @@ impl WasmPartitioner {
                 .iter()
                 .map(|h| (h.key.as_str(), h.value.as_deref())),
         );
-        set_deadline(store, self.settings.deadline);
         match guarded(|| {
             plugin
                 .weir_plugin_partitioner()
@@ -163,11 +134,7 @@ impl WasmPartitioner {
             Ok(Ok(partition)) if (0..count).contains(&partition) => Ok(partition),
             Ok(Ok(partition)) => Err(CallError::OutOfRange { partition, count }),
             Ok(Err(reason)) => Err(CallError::Plugin(reason)),
-            Err(e) => {
-                let error = classify(&e, &self.settings);
-                self.instance = None;
-                Err(error)
-            }
+            Err(e) => Err(self.instance.failed(&e)),
         }
     }
 }
@@ -180,7 +147,7 @@ impl Partitioner for WasmPartitioner {
         match self.call(record, partitions) {
             Ok(p) => p,
             Err(error) => {
-                tracing::warn!(plugin = %self.name, %error, "partitioner plugin failed; using the key hash");
+                tracing::warn!(plugin = %self.instance.name(), %error, "partitioner plugin failed; using the key hash");
                 record
                     .key
                     .as_ref()
@@ -195,6 +162,6 @@ impl Partitioner for WasmPartitioner {
         partitions: &Partitions<'_>,
     ) -> Result<i32, PartitionError> {
         self.call(record, partitions)
-            .map_err(|e| PartitionError::new(format!("plugin {} {e}", self.name)))
+            .map_err(|e| PartitionError::new(format!("plugin {} {e}", self.instance.name())))
     }
 }

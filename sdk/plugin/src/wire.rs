@@ -21,15 +21,18 @@ impl std::fmt::Display for WireError {
 
 impl std::error::Error for WireError {}
 
+#[inline]
 fn put_u32(buf: &mut Vec<u8>, v: u32) {
     buf.extend_from_slice(&v.to_le_bytes());
 }
 
+#[inline]
 fn put_bytes(buf: &mut Vec<u8>, bytes: &[u8]) {
     put_u32(buf, bytes.len() as u32);
     buf.extend_from_slice(bytes);
 }
 
+#[inline]
 fn put_opt_bytes(buf: &mut Vec<u8>, bytes: Option<&[u8]>) {
     match bytes {
         Some(b) => put_bytes(buf, b),
