@@ -86,10 +86,40 @@ impl Accumulator {
 
     /// Makes room for `partitions` partitions of `topic` (a topic never shrinks).
     pub(crate) fn ensure_topic(&mut self, topic: &str, partitions: usize) {
-        let queues = self.topics.entry(topic.to_string()).or_default();
+        if !self.topics.contains_key(topic) {
+            self.topics
+                .insert(topic.to_string(), TopicQueues::default());
+        }
+        let Some(queues) = self.topics.get_mut(topic) else {
+            return;
+        };
         while queues.partitions.len() < partitions {
             queues.partitions.push(PartitionQueue::default());
             queues.fills.push(PartitionFill::default());
+        }
+    }
+
+    /// Whether `topic` has partitions here, so its records can be appended.
+    pub(crate) fn knows(&self, topic: &str) -> bool {
+        self.topics
+            .get(topic)
+            .is_some_and(|q| !q.partitions.is_empty())
+    }
+
+    /// Grows every topic to the partition count `partitions` gives (after a metadata
+    /// refresh), so records placed later see new partitions.
+    pub(crate) fn grow_topics(&mut self, partitions: impl Fn(&str) -> Option<usize>) {
+        let grown: Vec<(String, usize)> = self
+            .topics
+            .iter()
+            .filter_map(|(t, q)| {
+                partitions(t)
+                    .filter(|n| *n > q.partitions.len())
+                    .map(|n| (t.clone(), n))
+            })
+            .collect();
+        for (topic, n) in grown {
+            self.ensure_topic(&topic, n);
         }
     }
 

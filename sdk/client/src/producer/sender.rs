@@ -200,7 +200,6 @@ impl Sender {
         }
     }
 
-    /// Puts a record in the accumulator, or behind the records waiting for its topic.
     /// Answers the flushes whose records (those accepted before them) are all answered.
     fn complete_flushes(&mut self) {
         if self.flushes.is_empty() {
@@ -224,9 +223,17 @@ impl Sender {
         }
     }
 
+    /// Puts a record in the accumulator, or behind the records waiting for its topic.
     fn place(&mut self, mut pending: PendingRecord) {
         pending.epoch = self.epoch;
         let topic = &pending.record.topic;
+        // The common case, once per record: the topic's partitions are known here (kept
+        // current by every metadata refresh), so the shared cluster view is not locked.
+        if self.waiting.is_empty() && self.accumulator.knows(topic) {
+            self.accumulator
+                .append(pending, self.partitioner.as_mut(), Instant::now());
+            return;
+        }
         if let Some(queue) = self.waiting.get_mut(topic) {
             queue.push_back(pending);
             return;
@@ -264,6 +271,9 @@ impl Sender {
                 if let Err(e) = result {
                     tracing::debug!(error = %e, "metadata refresh failed");
                 }
+                let cluster = &self.cluster;
+                self.accumulator
+                    .grow_topics(|t| cluster.topic(t).map(|i| i.partitions.len()));
                 let topics: Vec<String> = self.waiting.keys().cloned().collect();
                 for topic in topics {
                     let known = self
