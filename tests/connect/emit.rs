@@ -136,3 +136,38 @@ fn cel_runtime_errors_and_bad_json_go_to_the_dead_letter_topic() {
     assert_eq!(header(&dead[1], "weir.line").as_deref(), Some("3"));
     connect.wait_for_status("src", |s| s.contains("dead_letters: 2"));
 }
+
+#[test]
+fn a_cron_schedule_emits_what_is_pending_at_its_times() {
+    let broker = Broker::start();
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("app.log");
+    append(&log, "");
+    // Thresholds that never fire in this test: only the schedule (every third second) emits.
+    let _connect = Connect::start(
+        dir.path(),
+        &file_source(
+            &broker.addr(),
+            "scheduled",
+            &[&log],
+            "",
+            "max_records = 100000\nmax_delay = \"1h\"\nschedule = \"*/3 * * * * *\"",
+        ),
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let text: String = (0..50).map(|i| format!("tick {i}\n")).collect();
+    append(&log, &text);
+    let records = expect_records(&broker.addr(), "scheduled", 50);
+    assert_eq!(
+        values(&records),
+        (0..50).map(|i| format!("tick {i}")).collect::<Vec<_>>()
+    );
+    // Emitted together at one firing: one batch, sent in the second the schedule names
+    // (a whole second of slack for a slow machine).
+    assert_eq!(batches_on_disk(&broker.data_dir(), "scheduled"), [(0, 50)]);
+    let sent_at = records[0].timestamp;
+    assert!(
+        (sent_at / 1000) % 3 == 0 || (sent_at / 1000 - 1) % 3 == 0,
+        "emitted at {sent_at} ms, not in or right after a second divisible by 3"
+    );
+}
