@@ -4,6 +4,7 @@
 //! config file.
 
 mod bench;
+mod cluster;
 mod cluster_args;
 mod connect;
 mod consume;
@@ -49,6 +50,8 @@ enum Command {
     Topic(topic::TopicArgs),
     /// Lists consumer groups and shows their members, offsets and lag.
     Group(group::GroupArgs),
+    /// Shows the cluster: brokers, the controller, under-replicated and offline partitions.
+    Cluster(cluster::ClusterCommand),
     /// Measures producer or consumer throughput and latency against a cluster.
     Bench(bench::BenchArgs),
     /// Runs the source connectors of a TOML file until SIGINT or SIGTERM.
@@ -125,6 +128,7 @@ fn main() -> ExitCode {
         Command::Consume(args) => in_runtime(consume::run(args)),
         Command::Topic(args) => in_runtime(topic::run(args)),
         Command::Group(args) => in_runtime(group::run(args)),
+        Command::Cluster(args) => in_runtime(cluster::run(args)),
         Command::Bench(args) => in_runtime(bench::run(args)),
         Command::Connect { config } => in_runtime(connect::run(config)),
         Command::Connector {

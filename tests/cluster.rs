@@ -3,7 +3,8 @@
 //! Kafka's ISR model. Leaders are SIGKILLed under an `acks=all` load and every acknowledged
 //! record must be readable afterwards at the offset it was acknowledged with; killed brokers
 //! restart, catch up and rejoin the ISR; `min.insync.replicas` is enforced; a fourth broker
-//! joins and receives new partitions.
+//! joins and receives new partitions; `weir cluster status` names the partitions that lost
+//! a replica.
 
 #![allow(clippy::unwrap_used)]
 
@@ -271,6 +272,21 @@ async fn acknowledged_records_survive_leader_kills() {
 }
 
 /// Produces one record with `acks`; the error librdkafka reports, if any.
+/// `weir cluster status` against `addr`: its output, after checking it succeeded.
+fn cluster_status(addr: &str) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_weir"))
+        .args(["cluster", "status", "--bootstrap", addr])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "weir cluster status failed: {}{text}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    text
+}
+
 fn produce_one(addr: &str, topic: &str, acks: &str) -> Option<KafkaError> {
     let producer = kafka::producer(
         addr,
@@ -303,6 +319,13 @@ async fn min_insync_replicas_refuses_acks_all_but_not_acks_1() {
         "acks=all with a full ISR"
     );
     let followers: Vec<i32> = replicas.iter().copied().filter(|r| *r != leader).collect();
+    let healthy = cluster_status(&addr);
+    assert!(healthy.contains("brokers 3"), "{healthy}");
+    assert!(
+        healthy.contains("under-replicated 0  offline 0"),
+        "{healthy}"
+    );
+    assert!(healthy.contains("controller"), "{healthy}");
 
     // One follower down: the controller fences it and the ISR shrinks to two, below three.
     cluster.node(followers[0]).kill();
@@ -325,6 +348,13 @@ async fn min_insync_replicas_refuses_acks_all_but_not_acks_1() {
         "acks=all with two of three in sync: {refused:?}"
     );
     assert_eq!(produce_one(&addr, &topic, "1"), None, "acks=1 still works");
+    let degraded = cluster_status(&addr);
+    let line = degraded
+        .lines()
+        .find(|l| l.starts_with(topic.as_str()))
+        .unwrap_or_else(|| panic!("{topic} is not listed as troubled:\n{degraded}"));
+    assert!(line.contains("under-replicated"), "{degraded}");
+    assert!(degraded.contains("under-replicated 1"), "{degraded}");
 
     // Two of three down: the metadata quorum is lost with them, the leader keeps leading,
     // acks=all is still refused and acks=1 still answered.

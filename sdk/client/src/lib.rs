@@ -57,9 +57,9 @@ pub mod producer;
 pub mod record;
 
 pub use admin::{
-    Admin, AdminConfig, AdminError, ConfigChange, ConfigEntry, ConfigSource, GroupDescription,
-    GroupListing, KafkaCode, MemberDescription, NewTopic, PartitionLag, TopicDescription,
-    TopicError,
+    Admin, AdminConfig, AdminError, ClusterDescription, ConfigChange, ConfigEntry, ConfigSource,
+    GroupDescription, GroupListing, KafkaCode, MemberDescription, NewTopic, PartitionLag,
+    TopicDescription, TopicError,
 };
 pub use compression::Compression;
 pub use consumer::{

@@ -38,7 +38,9 @@ pub use configs::{ConfigChange, ConfigEntry, ConfigSource};
 pub use error::{AdminError, KafkaCode, TopicError};
 pub use groups::{GroupDescription, GroupListing, MemberDescription};
 pub use lag::PartitionLag;
-pub use topics::{BrokerInfo, NewTopic, PartitionDescription, TopicDescription};
+pub use topics::{
+    BrokerInfo, ClusterDescription, NewTopic, PartitionDescription, TopicDescription,
+};
 
 /// The outcome of an admin request for each topic it named, in request order.
 pub type TopicOutcomes = Vec<(String, Result<(), TopicError>)>;
@@ -132,6 +134,16 @@ impl Admin {
     pub async fn brokers(&self) -> Result<Vec<BrokerInfo>, AdminError> {
         let metadata = self.metadata(Some(&[])).await?;
         Ok(topics::brokers(&metadata))
+    }
+
+    /// The cluster id, the active controller and the live brokers.
+    pub async fn describe_cluster(&self) -> Result<ClusterDescription, AdminError> {
+        let metadata = self.metadata(Some(&[])).await?;
+        Ok(ClusterDescription {
+            cluster_id: metadata.cluster_id.as_ref().map(|id| id.to_string()),
+            controller: (metadata.controller_id.0 >= 0).then_some(metadata.controller_id.0),
+            brokers: topics::brokers(&metadata),
+        })
     }
 
     /// A connection to the controller, where topic changes go (any broker when the

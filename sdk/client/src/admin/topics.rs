@@ -54,6 +54,17 @@ pub struct BrokerInfo {
     pub port: i32,
 }
 
+/// The cluster as its metadata describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterDescription {
+    /// The cluster id, when the brokers report one.
+    pub cluster_id: Option<String>,
+    /// The active controller's node id, when there is one.
+    pub controller: Option<i32>,
+    /// The live brokers, by id.
+    pub brokers: Vec<BrokerInfo>,
+}
+
 /// One partition of a described topic.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PartitionDescription {
