@@ -5,7 +5,7 @@
 use wasmtime::Store;
 use wasmtime::component::{HasSelf, InstancePre, Linker};
 use weir_client::ConsumerRecord;
-use weir_plugin_sdk::wire::BatchWriter;
+use weir_plugin_sdk::wire::{BatchWriter, decode_emitted};
 
 use crate::engine::{CompiledPlugin, PluginEngine};
 use crate::error::{CallError, LoadError};
@@ -21,7 +21,7 @@ mod bindings {
 }
 
 use bindings::exports::weir::plugin::consumer::Failure as WitFailure;
-use bindings::weir::plugin::host::{self, FlatHeader, Level};
+use bindings::weir::plugin::host::{self, Level};
 use bindings::{ConsumerPlugin, ConsumerPluginPre};
 
 impl PluginWorld for ConsumerPlugin {
@@ -50,19 +50,23 @@ impl PluginWorld for ConsumerPlugin {
 }
 
 impl host::Host for SandboxState {
-    fn emit(
-        &mut self,
-        topic: String,
-        key: Option<Vec<u8>>,
-        value: Option<Vec<u8>>,
-        headers: Vec<FlatHeader>,
-    ) {
-        self.emitted.push(Emitted {
-            topic,
-            key,
-            value,
-            headers: headers.into_iter().map(|h| (h.key, h.value)).collect(),
-        });
+    fn emit_batch(&mut self, records: Vec<u8>) {
+        match decode_emitted(&records) {
+            Ok(records) => self.emitted.extend(records.into_iter().map(|r| {
+                Emitted {
+                    topic: r.topic.to_string(),
+                    key: r.key.map(<[u8]>::to_vec),
+                    value: r.value.map(<[u8]>::to_vec),
+                    headers: r
+                        .headers
+                        .iter()
+                        .map(|(k, v)| (k.to_string(), v.map(<[u8]>::to_vec)))
+                        .collect(),
+                }
+            })),
+            // Only a plugin not built with the SDK gets here; the call fails as a trap would.
+            Err(e) => self.malformed_emit = Some(e.to_string()),
+        }
     }
 
     fn log(&mut self, level: Level, message: String) {
@@ -164,6 +168,7 @@ impl WasmConsumer {
             Err(error) => return failed(error),
         };
         store.data_mut().emitted.clear();
+        store.data_mut().malformed_emit = None;
         let batch = self.writer.bytes();
         let result = guarded(|| {
             plugin
@@ -171,6 +176,9 @@ impl WasmConsumer {
                 .call_consume(&mut *store, batch)
         });
         let emitted = std::mem::take(&mut store.data_mut().emitted);
+        if let Some(reason) = store.data_mut().malformed_emit.take() {
+            return failed(CallError::Trap(format!("emit-batch: {reason}")));
+        }
         match result {
             Ok(Ok(())) => BatchOutcome {
                 emitted,

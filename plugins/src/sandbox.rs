@@ -33,6 +33,8 @@ pub(crate) struct SandboxState {
     pub(crate) plugin: String,
     pub(crate) config: Vec<(String, String)>,
     pub(crate) emitted: Vec<Emitted>,
+    /// Why the last `emit-batch` buffer could not be read, if it could not.
+    pub(crate) malformed_emit: Option<String>,
 }
 
 impl WasiView for SandboxState {
@@ -88,6 +90,7 @@ pub(crate) fn new_store(
         plugin: plugin.to_string(),
         config: settings.config.clone(),
         emitted: Vec::new(),
+        malformed_emit: None,
     };
     let mut store = Store::new(engine, state);
     store.limiter(|s| &mut s.limits);

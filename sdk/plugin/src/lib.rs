@@ -119,21 +119,27 @@ pub mod __bindings {
 #[doc(hidden)]
 pub mod __glue {
     use crate::__bindings::consumer::exports::weir::plugin::consumer::{BatchError, Failure};
-    use crate::__bindings::consumer::weir::plugin::host::{FlatHeader, emit};
+    use crate::__bindings::consumer::weir::plugin::host::emit_batch;
     use crate::consumer::{Consumer, Error, Slot, call};
+    use crate::wire::EmitWriter;
 
     pub fn consume<C: Consumer>(slot: &'static Slot<C>, batch: &[u8]) -> Result<(), BatchError> {
-        call(slot, batch, |records| {
+        let mut emitted = EmitWriter::default();
+        let outcome = call(slot, batch, |records| {
             for r in records {
-                let headers: Vec<FlatHeader> = r
-                    .headers
-                    .into_iter()
-                    .map(|(key, value)| FlatHeader { key, value })
-                    .collect();
-                emit(&r.topic, r.key.as_deref(), r.value.as_deref(), &headers);
+                emitted.push(
+                    &r.topic,
+                    r.key.as_deref(),
+                    r.value.as_deref(),
+                    r.headers.iter().map(|(k, v)| (k.as_str(), v.as_deref())),
+                );
             }
-        })
-        .map_err(|(index, error)| BatchError {
+        });
+        // The emits of the records handled before a failure are kept, as the host expects.
+        if !emitted.is_empty() {
+            emit_batch(emitted.bytes());
+        }
+        outcome.map_err(|(index, error)| BatchError {
             index,
             failure: match error {
                 Error::Retry(m) => Failure::Retry(m),

@@ -1,5 +1,6 @@
-//! The flat byte layouts of a partition call and a consume batch (`plugins/wit/README.md`):
-//! the host encodes with [`PartitionCallWriter`] and [`BatchWriter`], the guest decodes into
+//! The flat byte layouts of a partition call, a consume batch and a batch's emitted records
+//! (`plugins/wit/README.md`): the host encodes calls with [`PartitionCallWriter`] and
+//! [`BatchWriter`] and the guest its emits with [`EmitWriter`]; each side decodes into
 //! borrowed views, so one call moves one buffer instead of one allocation per field.
 
 use crate::record::{Headers, Partitions, Record};
@@ -146,6 +147,84 @@ impl BatchWriter {
     }
 }
 
+/// Encodes the records a consumer emitted during one call, so they cross to the host in
+/// one buffer instead of one host call each: a u32 count, then per record the topic, key,
+/// value and headers, laid out as in a consume batch.
+#[derive(Debug, Default)]
+pub struct EmitWriter {
+    buf: Vec<u8>,
+    count: u32,
+}
+
+impl EmitWriter {
+    /// Appends one record.
+    pub fn push<'h>(
+        &mut self,
+        topic: &str,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        headers: impl ExactSizeIterator<Item = (&'h str, Option<&'h [u8]>)>,
+    ) {
+        if self.buf.is_empty() {
+            self.buf.extend_from_slice(&0u32.to_le_bytes());
+        }
+        let buf = &mut self.buf;
+        put_bytes(buf, topic.as_bytes());
+        put_opt_bytes(buf, key);
+        put_opt_bytes(buf, value);
+        put_headers(buf, headers);
+        self.count += 1;
+    }
+
+    /// Records pushed so far.
+    pub fn len(&self) -> usize {
+        self.count as usize
+    }
+
+    /// Whether nothing was pushed.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// The encoded records.
+    pub fn bytes(&mut self) -> &[u8] {
+        if self.buf.is_empty() {
+            self.buf.extend_from_slice(&0u32.to_le_bytes());
+        }
+        self.buf[..4].copy_from_slice(&self.count.to_le_bytes());
+        &self.buf
+    }
+}
+
+/// One emitted record, borrowed from an [`EmitWriter`]'s buffer.
+#[derive(Debug, Clone, Copy)]
+pub struct EmittedView<'a> {
+    /// The topic to produce to.
+    pub topic: &'a str,
+    /// The key.
+    pub key: Option<&'a [u8]>,
+    /// The value.
+    pub value: Option<&'a [u8]>,
+    /// The headers.
+    pub headers: Headers<'a>,
+}
+
+/// Decodes what an [`EmitWriter`] encoded.
+pub fn decode_emitted(bytes: &[u8]) -> Result<Vec<EmittedView<'_>>, WireError> {
+    let mut c = Cursor::new(bytes);
+    let count = c.u32("emitted count")?;
+    let mut out = Vec::with_capacity(count.min(1 << 16) as usize);
+    for _ in 0..count {
+        out.push(EmittedView {
+            topic: c.str("emitted topic")?,
+            key: c.opt_bytes("emitted key")?,
+            value: c.opt_bytes("emitted value")?,
+            headers: c.headers()?,
+        });
+    }
+    Ok(out)
+}
+
 /// Reads a buffer front to back.
 pub(crate) struct Cursor<'a> {
     rest: &'a [u8],
@@ -262,6 +341,30 @@ pub fn decode_batch(bytes: &[u8]) -> Result<Vec<Record<'_>>, WireError> {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn emitted_records_round_trip() {
+        let mut w = EmitWriter::default();
+        assert_eq!(decode_emitted(w.bytes()).unwrap().len(), 0);
+        w.push(
+            "out",
+            Some(b"k"),
+            None,
+            [("h", Some(&b"v"[..]))].into_iter(),
+        );
+        w.push("dlq", None, Some(b"value"), std::iter::empty());
+        let decoded = decode_emitted(w.bytes()).unwrap();
+        assert_eq!(decoded.len(), 2);
+        assert_eq!(decoded[0].topic, "out");
+        assert_eq!(decoded[0].key, Some(&b"k"[..]));
+        assert_eq!(decoded[0].value, None);
+        assert_eq!(
+            decoded[0].headers.iter().collect::<Vec<_>>(),
+            [("h", Some(&b"v"[..]))]
+        );
+        assert_eq!(decoded[1].value, Some(&b"value"[..]));
+        assert!(decode_emitted(&w.bytes()[..10]).is_err());
+    }
 
     #[test]
     fn a_partition_call_round_trips() {
