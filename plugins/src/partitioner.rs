@@ -8,6 +8,7 @@ use wasmtime::Store;
 use wasmtime::component::{InstancePre, Linker};
 use weir_client::murmur2::partition_for_key;
 use weir_client::{PartitionError, Partitioner, Partitions, ProducerRecord};
+use weir_plugin_sdk::partitioner::REFUSED;
 use weir_plugin_sdk::wire::PartitionCallWriter;
 
 use crate::engine::{CompiledPlugin, PluginEngine};
@@ -126,14 +127,14 @@ impl WasmPartitioner {
                 .iter()
                 .map(|h| (h.key.as_str(), h.value.as_deref())),
         );
-        match guarded(|| {
-            plugin
-                .weir_plugin_partitioner()
-                .call_partition(&mut *store, call)
-        }) {
-            Ok(Ok(partition)) if (0..count).contains(&partition) => Ok(partition),
-            Ok(Ok(partition)) => Err(CallError::OutOfRange { partition, count }),
-            Ok(Err(reason)) => Err(CallError::Plugin(reason)),
+        let exports = plugin.weir_plugin_partitioner();
+        match guarded(|| exports.call_partition(&mut *store, call)) {
+            Ok(partition) if (0..count).contains(&partition) => Ok(partition),
+            Ok(REFUSED) => match guarded(|| exports.call_last_error(&mut *store)) {
+                Ok(reason) => Err(CallError::Plugin(reason)),
+                Err(e) => Err(self.instance.failed(&e)),
+            },
+            Ok(partition) => Err(CallError::OutOfRange { partition, count }),
             Err(e) => Err(self.instance.failed(&e)),
         }
     }

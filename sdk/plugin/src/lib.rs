@@ -169,10 +169,11 @@ macro_rules! export_partitioner {
                 ) -> ::std::result::Result<(), ::std::string::String> {
                     $crate::partitioner::init::<$ty>(&WEIR_PARTITIONER, config)
                 }
-                fn partition(
-                    call: ::std::vec::Vec<u8>,
-                ) -> ::std::result::Result<i32, ::std::string::String> {
-                    $crate::partitioner::call::<$ty>(&WEIR_PARTITIONER, &call)
+                fn partition(call: ::std::vec::Vec<u8>) -> i32 {
+                    $crate::partitioner::export_call::<$ty>(&WEIR_PARTITIONER, &call)
+                }
+                fn last_error() -> ::std::string::String {
+                    $crate::partitioner::last_error()
                 }
             }
             $crate::__export_partitioner_plugin_impl!(

@@ -35,6 +35,36 @@ pub fn init<P: Partitioner>(
     Ok(())
 }
 
+/// What `partition` answers when the plugin refuses a record (see the WIT).
+#[doc(hidden)]
+pub const REFUSED: i32 = -1;
+
+std::thread_local! {
+    static LAST_ERROR: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+}
+
+/// The export's answer: the partition, or [`REFUSED`] with the reason kept for `last-error`.
+#[doc(hidden)]
+pub fn export_call<P: Partitioner>(slot: &'static Slot<P>, bytes: &[u8]) -> i32 {
+    match call(slot, bytes) {
+        Ok(partition) if partition >= 0 => partition,
+        Ok(partition) => {
+            LAST_ERROR.with(|e| *e.borrow_mut() = format!("negative partition {partition}"));
+            REFUSED
+        }
+        Err(reason) => {
+            LAST_ERROR.with(|e| *e.borrow_mut() = reason);
+            REFUSED
+        }
+    }
+}
+
+/// Why the last call was refused.
+#[doc(hidden)]
+pub fn last_error() -> String {
+    LAST_ERROR.with(|e| e.borrow().clone())
+}
+
 #[doc(hidden)]
 pub fn call<P: Partitioner>(slot: &'static Slot<P>, call: &[u8]) -> Result<i32, String> {
     let (record, partitions) = decode_partition_call(call).map_err(|e| e.to_string())?;
