@@ -44,18 +44,22 @@ async fn drop_slot(name: &str) {
     }
 }
 
+fn cdc_settings(schema: &str) -> CdcSettings {
+    CdcSettings {
+        connector: schema.to_owned(),
+        tables: vec![format!("{schema}.orders")],
+        slot: schema.to_owned(),
+        publication: schema.to_owned(),
+        snapshot: false,
+        heartbeat_interval: Duration::from_secs(10),
+    }
+}
+
 fn settings(schema: &str) -> SqlSettings {
     SqlSettings {
         database: Database::Postgres,
         url: URL.to_owned(),
-        mode: SqlMode::Cdc(CdcSettings {
-            connector: schema.to_owned(),
-            tables: vec![format!("{schema}.orders")],
-            slot: schema.to_owned(),
-            publication: schema.to_owned(),
-            snapshot: false,
-            heartbeat_interval: Duration::from_secs(10),
-        }),
+        mode: SqlMode::Cdc(cdc_settings(schema)),
         table: Some(format!("{schema}.orders")),
         column: String::new(),
         key_columns: Vec::new(),
@@ -74,7 +78,7 @@ async fn throughput(schema: &str) -> f64 {
          updated_at timestamptz NOT NULL)"
     ))
     .await;
-    let mut source = CdcSource::new(settings(schema));
+    let mut source = CdcSource::new(settings(schema), cdc_settings(schema));
     source.start(Checkpoint::new()).await.unwrap();
     for chunk in 0..20 {
         let from = chunk * (ROWS / 20) + 1;

@@ -11,7 +11,7 @@ use tokio::sync::watch;
 use weir_client::{Admin, AdminConfig, NewTopic, TopicError};
 
 use crate::checkpoint::{CheckpointStore, OFFSETS_TOPIC};
-use crate::config::{ConnectConfig, SourceKind, SqlMode};
+use crate::config::{ConnectConfig, SourceKind, SqlMode, SqlSettings};
 use crate::error::ConnectorError;
 use crate::file::FileSource;
 use crate::runner::Runner;
@@ -54,10 +54,15 @@ pub async fn run(
                 );
                 tokio::spawn(runner.run(stop))
             }
-            SourceKind::Sql(sql) if matches!(sql.mode, SqlMode::Cdc(_)) => {
+            SourceKind::Sql(
+                sql @ SqlSettings {
+                    mode: SqlMode::Cdc(cdc),
+                    ..
+                },
+            ) => {
                 let runner = Runner::new(
                     settings.clone(),
-                    CdcSource::new(sql.clone()),
+                    CdcSource::new(sql.clone(), cdc.clone()),
                     &config.cluster.bootstrap,
                     store.clone(),
                     status,

@@ -304,6 +304,12 @@ mod tests {
     use super::*;
 
     #[test]
+    fn derives_a_valid_slot_name_from_the_connector() {
+        assert_eq!(default_slot_name("Orders-CDC.v2"), "weir_orders_cdc_v2");
+        assert_eq!(default_slot_name(&"x".repeat(100)).len(), 63);
+    }
+
+    #[test]
     fn expands_environment_variables() {
         // SAFETY-free: the name is unique to this test.
         let set = std::env::var("PATH").unwrap();

@@ -426,3 +426,27 @@ async fn a_slot_of_another_connector_is_a_clear_error() {
         failed[0].1
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slot_with_another_plugin_is_a_clear_error() {
+    let db = Scratch::new(Kind::Postgres).await;
+    let _slot = SlotGuard {
+        name: db.name.clone(),
+    };
+    db.exec("CREATE TABLE orders (id bigint PRIMARY KEY)").await;
+    db.exec(&format!(
+        "SELECT pg_create_logical_replication_slot('{}', 'test_decoding')",
+        db.name
+    ))
+    .await;
+    let broker = TestBroker::start().await;
+    let connect = Connect::start(&broker, &["orders"], &cdc_source(&db, &["orders"], ""));
+    let failed = connect.stop().await;
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(failed[0].0, "orders");
+    assert!(
+        failed[0].1.contains("test_decoding") && failed[0].1.contains("connector orders"),
+        "{}",
+        failed[0].1
+    );
+}

@@ -48,7 +48,7 @@ use serde_json::{Map, Value, json};
 use sqlx::postgres::PgPool;
 use tokio::time::Instant;
 
-use crate::config::{CdcSettings, SqlMode, SqlSettings};
+use crate::config::{CdcSettings, SqlSettings};
 use crate::error::SourceError;
 use crate::source::{Checkpoint, Payload, Source, SourceEvent};
 use crate::sql::error::{SqlError, is_connection_lost, redact};
@@ -64,6 +64,9 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
 /// How often to read the slot's lag for the status at most.
 const LAG_INTERVAL: Duration = Duration::from_secs(1);
+
+/// One row of a peek: a pgoutput message and its LSN.
+type PeekedRow = (Lsn, Vec<u8>);
 
 /// What waits to be handed to the runner.
 enum Buffered {
@@ -99,6 +102,8 @@ struct Running {
     next_lag: Instant,
     backoff: Duration,
     snapshot: Option<tokio::sync::mpsc::Receiver<Result<SnapshotBatch, sqlx::Error>>>,
+    /// A peek under way.
+    peek: Option<tokio::task::JoinHandle<Result<Vec<PeekedRow>, sqlx::Error>>>,
 }
 
 /// The CDC source; see the module documentation.
@@ -132,20 +137,10 @@ pub struct CdcSource {
 }
 
 impl CdcSource {
-    /// A CDC source for `settings` (whose mode must be `cdc`); nothing is opened until
+    /// A CDC source for `settings` (the connection, batch size, poll interval and key
+    /// columns) and `cdc` (its `mode = "cdc"` settings); nothing is opened until
     /// [`Source::start`].
-    pub fn new(settings: SqlSettings) -> Self {
-        let cdc = match &settings.mode {
-            SqlMode::Cdc(cdc) => cdc.clone(),
-            _ => CdcSettings {
-                connector: String::new(),
-                tables: settings.table.clone().into_iter().collect(),
-                slot: "weir".to_owned(),
-                publication: "weir".to_owned(),
-                snapshot: false,
-                heartbeat_interval: Duration::from_secs(10),
-            },
-        };
+    pub fn new(settings: SqlSettings, cdc: CdcSettings) -> Self {
         Self {
             partition: Arc::from(cdc.slot.as_str()),
             settings,
@@ -232,6 +227,7 @@ impl CdcSource {
             next_lag: now,
             backoff: FIRST_BACKOFF,
             snapshot: None,
+            peek: None,
         });
         Ok(resumed)
     }
@@ -363,12 +359,21 @@ impl CdcSource {
 
     /// Peeks at the slot and buffers the transactions not handed out yet.
     async fn read_changes(&mut self) -> Result<(), SqlError> {
-        let Some(running) = self.running.as_ref() else {
+        let Some(running) = self.running.as_mut() else {
             return Ok(());
         };
         let limit = (self.settings.batch_size as usize + self.skipped_rows).min(i32::MAX as usize);
-        let rows = slot::peek(&running.pool, &self.cdc, limit as i32)
-            .await
+        // The peek runs in its own task and is awaited through its handle, kept until it
+        // finishes: the runner may drop this call at any await, and a peek abandoned
+        // half-way would keep the slot busy on the server while the next one starts.
+        let peek = running.peek.get_or_insert_with(|| {
+            let (pool, cdc) = (running.pool.clone(), self.cdc.clone());
+            tokio::spawn(async move { slot::peek(&pool, &cdc, limit as i32).await })
+        });
+        let finished = peek.await;
+        running.peek = None;
+        let rows = finished
+            .unwrap_or(Err(sqlx::Error::WorkerCrashed))
             .map_err(|error| SqlError::Query {
                 sql: slot::PEEK.to_owned(),
                 error,
@@ -608,8 +613,10 @@ impl CdcSource {
         let Some(running) = self.running.as_mut() else {
             return Ok(());
         };
-        tokio::time::sleep_until(running.next_peek).await;
-        running.next_peek = Instant::now() + self.settings.poll_interval;
+        if running.peek.is_none() {
+            tokio::time::sleep_until(running.next_peek).await;
+            running.next_peek = Instant::now() + self.settings.poll_interval;
+        }
         self.read_changes().await?;
         if self
             .buffered
@@ -659,8 +666,13 @@ impl Source for CdcSource {
                 if is_connection_lost(&error) || slot_busy(&error) =>
             {
                 if let Some(running) = self.running.as_mut() {
+                    let what = if slot_busy(&error) {
+                        "replication slot busy"
+                    } else {
+                        "database connection lost"
+                    };
                     self.warnings.push(format!(
-                        "database connection lost ({error}); retrying in {:?}",
+                        "{what} ({error}); retrying in {:?}",
                         running.backoff
                     ));
                     if running.snapshot.take().is_some() {
