@@ -11,11 +11,12 @@ use tokio::sync::watch;
 use weir_client::{Admin, AdminConfig, NewTopic, TopicError};
 
 use crate::checkpoint::{CheckpointStore, OFFSETS_TOPIC};
-use crate::config::{ConnectConfig, SourceKind};
+use crate::config::{ConnectConfig, SourceKind, SqlMode, SqlSettings};
 use crate::error::ConnectorError;
 use crate::file::FileSource;
 use crate::runner::Runner;
 use crate::sql::SqlSource;
+use crate::sql::cdc::CdcSource;
 use crate::status::{ConnectorStatus, StatusHandle, StatusReport, lock};
 
 /// How often the status file is rewritten.
@@ -47,6 +48,21 @@ pub async fn run(
                 let runner = Runner::new(
                     settings.clone(),
                     FileSource::new(file.clone()),
+                    &config.cluster.bootstrap,
+                    store.clone(),
+                    status,
+                );
+                tokio::spawn(runner.run(stop))
+            }
+            SourceKind::Sql(
+                sql @ SqlSettings {
+                    mode: SqlMode::Cdc(cdc),
+                    ..
+                },
+            ) => {
+                let runner = Runner::new(
+                    settings.clone(),
+                    CdcSource::new(sql.clone(), cdc.clone()),
                     &config.cluster.bootstrap,
                     store.clone(),
                     status,

@@ -262,7 +262,7 @@ impl Emitter<'_> {
                         }
                         let key = match &self.settings.key {
                             Some(key) => key.key(&value)?,
-                            None => None,
+                            None => event.key.clone(),
                         };
                         let flush = match &emit.flush_when {
                             Some(flush_when) => flush_when.test(&value)?,
@@ -279,7 +279,7 @@ impl Emitter<'_> {
                         Err(reason) => self.dead_letter(&event, &reason, now),
                     }
                 }
-                _ => self.produce(&event, None, now),
+                _ => self.produce(&event, event.key.clone(), now),
             }
             self.pending.advance(&event.partition, event.position, now);
             let reason = if flush {

@@ -66,6 +66,9 @@ pub struct SourceEvent {
     pub position: Position,
     /// What was read.
     pub payload: Payload,
+    /// The record key the source chose (a CDC change's primary key), used when the
+    /// connector sets no `key` of its own.
+    pub key: Option<Bytes>,
     /// Where it came from, as record headers (for files: `weir.path` and `weir.line`);
     /// CEL expressions see them as `event.headers`.
     pub headers: Vec<(&'static str, Bytes)>,

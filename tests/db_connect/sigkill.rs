@@ -1,8 +1,9 @@
 //! SIGKILL `weir connect` at random points while a writer inserts 50k rows into a Postgres
 //! table in many small transactions: after the last restart every row is in the topic, in
 //! commit order per key (a step back only where a restart replays from the last saved
-//! checkpoint), and the duplicates are counted and reported. Prints its seed;
-//! `WEIR_CONNECT_SEED=<n>` replays the same kill times.
+//! checkpoint), and the duplicates are counted and reported. Once with incremental polling,
+//! once with change data capture (`mode = "cdc"`, its slot and publication dropped after).
+//! Prints its seed; `WEIR_CONNECT_SEED=<n>` replays the same kill times.
 
 use std::collections::{BTreeMap, HashSet};
 use std::process::Command;
@@ -42,20 +43,50 @@ fn psql(sql: &str) {
     );
 }
 
-/// Drops the scratch schema when the test ends, passed or not.
+/// Runs a query through `psql` and returns its unaligned output.
+fn psql_value(sql: &str) -> String {
+    let output = Command::new("psql")
+        .args(["-h", "127.0.0.1", "-U", "postgres", "-d", "test", "-Atc"])
+        .arg(sql)
+        .output()
+        .expect("psql is needed: install postgresql-client");
+    String::from_utf8_lossy(&output.stdout).trim().to_owned()
+}
+
+/// Drops the scratch schema (and a CDC slot and publication of the same name) when the test
+/// ends, passed or not.
 struct Schema(String);
 
 impl Drop for Schema {
     fn drop(&mut self) {
-        let _ = Command::new("psql")
-            .args(["-h", "127.0.0.1", "-U", "postgres", "-d", "test", "-qc"])
-            .arg(format!("DROP SCHEMA IF EXISTS {} CASCADE", self.0))
-            .output();
+        for sql in [
+            format!(
+                "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots \
+                 WHERE slot_name = '{}'",
+                self.0
+            ),
+            format!("DROP PUBLICATION IF EXISTS {}", self.0),
+            format!("DROP SCHEMA IF EXISTS {} CASCADE", self.0),
+        ] {
+            let _ = Command::new("psql")
+                .args(["-h", "127.0.0.1", "-U", "postgres", "-d", "test", "-qc"])
+                .arg(sql)
+                .output();
+        }
     }
 }
 
 #[test]
 fn postgres_source_sigkilled_at_random_points_loses_nothing() {
+    sigkilled("incrementing");
+}
+
+#[test]
+fn postgres_cdc_source_sigkilled_at_random_points_loses_nothing() {
+    sigkilled("cdc");
+}
+
+fn sigkilled(mode: &str) {
     let ready = Command::new("pg_isready")
         .args(["-h", "127.0.0.1", "-p", "5432"])
         .output();
@@ -69,7 +100,7 @@ fn postgres_source_sigkilled_at_random_points_loses_nothing() {
         .unwrap_or_else(rand::random);
     eprintln!("WEIR_CONNECT_SEED={seed}");
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    let schema = Schema(format!("weir_kill{}", std::process::id()));
+    let schema = Schema(format!("weir_kill{}_{mode}", std::process::id()));
     psql(&format!(
         "CREATE SCHEMA {0}; CREATE TABLE {0}.orders (id bigserial PRIMARY KEY, \
          customer int NOT NULL, n int NOT NULL)",
@@ -77,16 +108,35 @@ fn postgres_source_sigkilled_at_random_points_loses_nothing() {
     ));
     let broker = Broker::start();
     let dir = tempfile::tempdir().unwrap();
+    let settings = match mode {
+        "cdc" => format!(
+            "mode = \"cdc\"\nslot = \"{0}\"\npublication = \"{0}\"\nheartbeat_interval = \"500ms\"",
+            schema.0
+        ),
+        _ => "mode = \"incrementing\"\ncolumn = \"id\"".to_owned(),
+    };
     let toml = format!(
         "[cluster]\nbootstrap = [\"{}\"]\n[topics.orders]\npartitions = 3\n\n[[sources]]\n\
          name = \"orders\"\nkind = \"postgres\"\nurl = \"postgres://postgres@127.0.0.1:5432/test\"\n\
-         topic = \"orders\"\nmode = \"incrementing\"\ntable = \"{}.orders\"\ncolumn = \"id\"\n\
+         topic = \"orders\"\n{settings}\ntable = \"{}.orders\"\n\
          key = [\"customer\"]\npoll_interval = \"20ms\"\nbatch_size = 2000\n\
          [sources.emit]\nmax_records = 500\nmax_delay = \"20ms\"\n",
         broker.addr(),
         schema.0
     );
     let mut connect = Connect::start(dir.path(), &toml);
+    if mode == "cdc" {
+        // Without a snapshot, changes count from the slot's creation.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while psql_value(&format!(
+            "SELECT count(*) FROM pg_replication_slots WHERE slot_name = '{}'",
+            schema.0
+        )) != "1"
+        {
+            assert!(Instant::now() < deadline, "the CDC slot was not created");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
     let table = format!("{}.orders", schema.0);
     let writer = std::thread::spawn(move || {
         for chunk in 0..ROWS / ROWS_PER_INSERT {
@@ -142,7 +192,7 @@ fn postgres_source_sigkilled_at_random_points_loses_nothing() {
         }
     }
     eprintln!(
-        "{kills} SIGKILLs while {ROWS} rows were inserted: {total} records, {duplicates} duplicates ({:.3}%)",
+        "{mode}: {kills} SIGKILLs while {ROWS} rows were inserted: {total} records, {duplicates} duplicates ({:.3}%)",
         duplicates as f64 * 100.0 / ROWS as f64
     );
     connect.stop();
@@ -171,6 +221,11 @@ fn read_until_complete(bootstrap: &str, topic: &str) -> BTreeMap<i64, Vec<i64>> 
             for record in consumer.poll(Duration::from_millis(500)).await.unwrap() {
                 let value: serde_json::Value =
                     serde_json::from_slice(&record.value.unwrap()).unwrap();
+                // A CDC event carries the row as `after`.
+                let value = match value.get("after") {
+                    Some(after) => after.clone(),
+                    None => value,
+                };
                 let key: i64 = std::str::from_utf8(&record.key.unwrap())
                     .unwrap()
                     .parse()

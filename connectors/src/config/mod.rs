@@ -36,7 +36,7 @@ use weir_config::{ConfigErrors, Source as ConfigSource, TableReader};
 
 pub use emit::EmitSettings;
 pub use file::{FileSettings, Framing, StartAt, Watch};
-pub use sql::{Database, SqlMode, SqlSettings};
+pub use sql::{CdcSettings, Database, SqlMode, SqlSettings};
 
 use crate::emit::Expression;
 
@@ -244,9 +244,15 @@ fn read_source(table: &mut TableReader<'_>) -> Option<SourceSettings> {
     };
     let (kind, key) = match (kind, database) {
         (_, Some(database)) => {
-            let sql = SqlSettings::read(table, database)?;
-            let key =
-                key_expression(&sql.key_columns).and_then(|text| compile(table, "key", &text));
+            let connector = name.clone().unwrap_or_default();
+            let sql = SqlSettings::read(table, database, &connector)?;
+            // A CDC source keys each change by its row image itself (`after`, or `before`
+            // for a delete), by `key` or else the primary key.
+            let key = if matches!(sql.mode, SqlMode::Cdc(_)) {
+                None
+            } else {
+                key_expression(&sql.key_columns).and_then(|text| compile(table, "key", &text))
+            };
             (SourceKind::Sql(sql), key)
         }
         (Some("file"), None) => (SourceKind::File(FileSettings::read(table)?), key),

@@ -54,6 +54,27 @@ pub enum SqlMode {
         /// `timestamp_column`, when set: timestamp polling instead of incrementing.
         timestamp_column: Option<String>,
     },
+    /// `mode = "cdc"` (Postgres): change data capture through a logical replication slot
+    /// decoded with `pgoutput`.
+    Cdc(CdcSettings),
+}
+
+/// The settings of `mode = "cdc"`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CdcSettings {
+    /// The connector's name, recorded as the owner of the publication.
+    pub connector: String,
+    /// `tables` (or `table`): the tables captured, optionally schema-qualified.
+    pub tables: Vec<String>,
+    /// `slot` (default `weir_<connector>`): the logical replication slot.
+    pub slot: String,
+    /// `publication` (default `weir_<connector>`): created `FOR TABLE …` if missing.
+    pub publication: String,
+    /// `snapshot` (default false): emit the tables' rows as they are first, then changes.
+    pub snapshot: bool,
+    /// `heartbeat_interval` (default 10 s): how often to write a WAL message so the slot
+    /// advances even when the captured tables are quiet.
+    pub heartbeat_interval: Duration,
 }
 
 /// `kind = "postgres" | "mysql" | "sqlite"`.
@@ -85,15 +106,37 @@ pub struct SqlSettings {
     pub initial_cursor: String,
 }
 
-const MODES: [(&str, &str); 4] = [
+const MODES: [(&str, &str); 5] = [
     ("incrementing", "incrementing"),
     ("timestamp", "timestamp"),
     ("query", "query"),
     ("notify", "notify"),
+    ("cdc", "cdc"),
 ];
 
+/// `weir_` and the connector name as a slot name can have it: lower-case letters, digits
+/// and underscores, at most 63 bytes.
+fn default_slot_name(connector: &str) -> String {
+    let mut name: String = format!("weir_{connector}")
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    name.truncate(63);
+    name
+}
+
 impl SqlSettings {
-    pub(super) fn read(table: &mut TableReader<'_>, database: Database) -> Option<Self> {
+    pub(super) fn read(
+        table: &mut TableReader<'_>,
+        database: Database,
+        connector: &str,
+    ) -> Option<Self> {
         let url = table.string("url");
         let url = match url {
             Some(text) => match expand_env(&text) {
@@ -122,6 +165,63 @@ impl SqlSettings {
         let batch_size = table.integer("batch_size", 1..=1_000_000u32);
         let safety_lag = table.duration("safety_lag");
         let initial_cursor = table.string("initial_cursor");
+        let tables = table.strings("tables");
+        let slot = table.string("slot");
+        let slot = table.ensure(
+            "slot",
+            slot,
+            "lower-case letters, digits and _ (at most 63)",
+            |s: &String| {
+                !s.is_empty()
+                    && s.len() <= 63
+                    && s.chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+            },
+        );
+        let publication = table.string("publication");
+        let snapshot = table.bool("snapshot").unwrap_or(false);
+        let heartbeat = table.duration("heartbeat_interval");
+        let heartbeat = table.ensure("heartbeat_interval", heartbeat, "positive", |d| {
+            !d.is_zero()
+        });
+        if mode == "cdc" {
+            if database != Database::Postgres {
+                table.reject("mode", "mode = \"cdc\" needs kind = \"postgres\"");
+                return None;
+            }
+            let tables: Vec<String> = match (tables, name) {
+                (Some(tables), None) if !tables.is_empty() => tables,
+                (None, Some(name)) => vec![name],
+                (Some(_), Some(_)) => {
+                    table.reject_table("set tables = [...] or table = \"…\", not both");
+                    return None;
+                }
+                _ => {
+                    table.reject_table("tables = [\"…\"] is required in mode = \"cdc\"");
+                    return None;
+                }
+            };
+            let default_name = default_slot_name(connector);
+            return Some(Self {
+                database,
+                url: url?,
+                mode: SqlMode::Cdc(CdcSettings {
+                    connector: connector.to_owned(),
+                    tables: tables.clone(),
+                    slot: slot.unwrap_or_else(|| default_name.clone()),
+                    publication: publication.unwrap_or(default_name),
+                    snapshot,
+                    heartbeat_interval: heartbeat.unwrap_or(Duration::from_secs(10)),
+                }),
+                table: tables.first().cloned(),
+                column: String::new(),
+                key_columns,
+                poll_interval: poll_interval.unwrap_or(Duration::from_millis(200)),
+                batch_size: batch_size.unwrap_or(10_000),
+                safety_lag: Duration::ZERO,
+                initial_cursor: String::new(),
+            });
+        }
         if mode != "query" && name.is_none() {
             table.reject_table(format!("table = \"…\" is required in mode = \"{mode}\""));
         }
@@ -202,6 +302,12 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
+
+    #[test]
+    fn derives_a_valid_slot_name_from_the_connector() {
+        assert_eq!(default_slot_name("Orders-CDC.v2"), "weir_orders_cdc_v2");
+        assert_eq!(default_slot_name(&"x".repeat(100)).len(), 63);
+    }
 
     #[test]
     fn expands_environment_variables() {

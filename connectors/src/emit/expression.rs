@@ -174,6 +174,7 @@ mod tests {
             partition: Arc::from("p"),
             position: serde_json::Value::Null,
             payload,
+            key: None,
             headers: vec![("weir.line", Bytes::from("7"))],
         }
     }

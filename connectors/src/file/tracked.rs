@@ -205,6 +205,7 @@ impl TrackedFile {
             partition: self.partition(),
             position,
             payload: Payload::Text(buffer.freeze()),
+            key: None,
             headers: vec![("weir.path", self.path_header.clone())],
         });
         Ok(outcome)
@@ -241,6 +242,7 @@ impl TrackedFile {
             partition: Arc::clone(partition),
             position: serde_json::json!([frame.end, frame.line]),
             payload,
+            key: None,
             headers: vec![
                 ("weir.path", self.path_header.clone()),
                 ("weir.line", Bytes::from(frame.line.to_string())),

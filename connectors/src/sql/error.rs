@@ -50,6 +50,55 @@ pub enum SqlError {
         /// What the database said.
         error: sqlx::Error,
     },
+    /// Logical decoding is off on the server.
+    #[error(
+        "change data capture needs wal_level = logical, but the server has wal_level = {current}: \
+         run ALTER SYSTEM SET wal_level = logical; as a superuser, then restart PostgreSQL \
+         (for example pg_ctlcluster <version> main restart, or systemctl restart postgresql)"
+    )]
+    WalLevel {
+        /// The server's setting.
+        current: String,
+    },
+    /// The replication slot exists but cannot be this connector's.
+    #[error("replication slot {slot} cannot be used by connector {connector}: {reason}")]
+    SlotTaken {
+        /// The slot.
+        slot: String,
+        /// This connector.
+        connector: String,
+        /// Why: another plugin or database, or the connector that owns it.
+        reason: String,
+    },
+    /// The publication belongs to another connector.
+    #[error(
+        "publication {publication} belongs to connector {owner}, not {connector}; \
+         set publication = \"…\" and slot = \"…\" to names of this connector's own"
+    )]
+    PublicationTaken {
+        /// The publication.
+        publication: String,
+        /// The connector named in its comment.
+        owner: String,
+        /// This connector.
+        connector: String,
+    },
+    /// The slot sent a message the decoder cannot read.
+    #[error("decoding replication slot {slot}: {error}")]
+    Decode {
+        /// The slot.
+        slot: String,
+        /// What could not be decoded.
+        error: super::cdc::DecodeError,
+    },
+    /// A change refers to a relation no Relation message described.
+    #[error("replication slot {slot} sent a change for unknown relation {relation}")]
+    UnknownRelation {
+        /// The slot.
+        slot: String,
+        /// The relation id.
+        relation: u32,
+    },
 }
 
 /// Whether `error` means the connection went away (the server restarted, an administrator

@@ -16,12 +16,14 @@
 //! | `polling` | the incremental queries and the settled (xmin) check |
 //! | `row_json` | rows as typed JSON |
 //! | `error` | what stops a database source |
+//! | `cdc` | Postgres change data capture (`mode = "cdc"`) through a logical replication slot |
 
+pub mod cdc;
 mod connection;
-mod dialect;
-mod error;
+pub(crate) mod dialect;
+pub(crate) mod error;
 mod polling;
-mod row_json;
+pub(crate) mod row_json;
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -317,6 +319,7 @@ impl SqlSource {
                 partition: Arc::clone(&self.partition),
                 position: json!({ "cursor": cursor }),
                 payload: Payload::Json { raw, value },
+                key: None,
                 headers: vec![("weir.table", Bytes::from(self.partition.to_string()))],
             });
             running.cursor = Some(cursor);

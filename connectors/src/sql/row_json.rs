@@ -217,22 +217,22 @@ fn sqlite_timestamp(text: &str) -> Option<Value> {
     None
 }
 
-fn rfc3339(time: &DateTime<Utc>) -> Value {
+pub(crate) fn rfc3339(time: &DateTime<Utc>) -> Value {
     Value::String(time.to_rfc3339_opts(SecondsFormat::AutoSi, true))
 }
 
-fn base64(bytes: &[u8]) -> Value {
+pub(crate) fn base64(bytes: &[u8]) -> Value {
     Value::String(base64::engine::general_purpose::STANDARD.encode(bytes))
 }
 
 /// A float as a JSON number; NaN and infinities (which JSON lacks) as strings.
-fn float(f: f64) -> Value {
+pub(crate) fn float(f: f64) -> Value {
     Number::from_f64(f).map_or_else(|| Value::String(f.to_string()), Value::Number)
 }
 
 /// A decimal's text as a JSON number: an integer when it has no fraction, else the nearest
 /// double; text that is not a finite number (`NaN`) as a string.
-fn decimal(text: &str) -> Value {
+pub(crate) fn decimal(text: &str) -> Value {
     if let Ok(n) = text.parse::<i64>() {
         return Value::from(n);
     }

@@ -154,6 +154,13 @@ impl Connect {
             .cloned()
     }
 
+    /// Ends the connectors at once, as a crash would: nothing pending is delivered or
+    /// checkpointed.
+    pub(crate) fn kill(mut self) {
+        self.stop.take();
+        self.task.abort();
+    }
+
     /// Stops every connector and returns those that failed, with their errors as text.
     pub(crate) async fn stop(mut self) -> Vec<(String, String)> {
         if let Some(stop) = self.stop.take() {

@@ -6,6 +6,7 @@
 
 mod bad_input;
 mod broker;
+mod cdc;
 mod databases;
 mod example;
 mod modes;
