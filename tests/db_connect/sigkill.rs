@@ -83,6 +83,27 @@ fn postgres_source_sigkilled_at_random_points_loses_nothing() {
 
 #[test]
 fn postgres_cdc_source_sigkilled_at_random_points_loses_nothing() {
+    let level = Command::new("psql")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-U",
+            "postgres",
+            "-d",
+            "test",
+            "-Atc",
+            "SHOW wal_level",
+        ])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default();
+    assert_eq!(
+        level, "logical",
+        "change data capture needs wal_level = logical on the PostgreSQL at 127.0.0.1:5432: \
+         run psql -h 127.0.0.1 -U postgres -c \"ALTER SYSTEM SET wal_level = logical\" and \
+         restart it (pg_ctlcluster --skip-systemctl-redirect VERSION main restart), or run \
+         .ci/run, which does both"
+    );
     sigkilled("cdc");
 }
 

@@ -288,11 +288,32 @@ fn run(command: &mut Command, what: &str) {
     );
 }
 
+/// The `wal_level` of the server on 5432, when `psql` can tell.
+fn machine_wal_level() -> Option<String> {
+    let out = Command::new("psql")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-U",
+            "postgres",
+            "-d",
+            "postgres",
+            "-Atc",
+        ])
+        .arg("SHOW wal_level")
+        .output()
+        .ok()
+        .filter(|o| o.status.success())?;
+    Some(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
 /// `postgres://postgres@127.0.0.1:PORT` of a server with a `test` database.
 pub(crate) fn postgres_server() -> &'static str {
     static SERVER: OnceLock<String> = OnceLock::new();
     SERVER.get_or_init(|| {
-        if answers(5432) {
+        // The machine's server, unless it lacks logical decoding (the CDC tests need
+        // it): then a throwaway instance started with it, as when nothing answers.
+        if answers(5432) && machine_wal_level().is_none_or(|level| level == "logical") {
             return "postgres://postgres@127.0.0.1:5432".to_owned();
         }
         let bin = std::fs::read_dir("/usr/lib/postgresql")
