@@ -75,11 +75,25 @@ async fn run_pipeline(pipeline: Pipeline, started: Instant) -> anyhow::Result<()
         Target::External(_) => None,
     };
     let bootstrap = pipeline.target.bootstrap();
-    let admin = Admin::new(AdminConfig::new(bootstrap.iter().cloned()))
-        .context("starting the admin client")?;
-    topics::bring_in_line(&admin, &pipeline).await?;
+    let prepared = async {
+        let admin = Admin::new(AdminConfig::new(bootstrap.iter().cloned()))
+            .context("starting the admin client")?;
+        topics::bring_in_line(&admin, &pipeline).await?;
+        let store = CheckpointStore::new(&bootstrap).context("opening the checkpoint store")?;
+        anyhow::Ok((admin, store))
+    };
+    let (admin, store) = match prepared.await {
+        Ok(prepared) => prepared,
+        Err(error) => {
+            // The embedded broker still closes its logs cleanly.
+            let _ = broker_stop.send(true);
+            if let Some(task) = broker {
+                let _ = task.await;
+            }
+            return Err(error);
+        }
+    };
     let consumers = components::start_consumers(&pipeline);
-    let store = CheckpointStore::new(&bootstrap).context("opening the checkpoint store")?;
     let sources = components::start_sources(&pipeline, &store);
     eprintln!(
         "weir run: ready in {} ms: {} ({} topic(s), {} source(s), {} consumer(s))",
