@@ -1,4 +1,5 @@
-//! The `weir` command line: `weir broker` runs a Kafka-protocol broker; `weir produce`,
+//! The `weir` command line: `weir run` runs a whole pipeline from one file (`run/`);
+//! `weir broker` runs a Kafka-protocol broker; `weir produce`,
 //! `weir consume`, `weir topic`, `weir group` and `weir bench` work any Kafka-protocol
 //! cluster with `weir-client`, each in its own module; `weir config check` validates a
 //! config file.
@@ -12,6 +13,7 @@ mod group;
 mod partitioner;
 mod plugin;
 mod produce;
+mod run;
 mod table;
 mod topic;
 mod usage_error;
@@ -36,6 +38,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Runs a whole pipeline from one TOML file: the embedded broker (or an existing
+    /// cluster), topics, sources and consumer plugins, until SIGINT or SIGTERM.
+    Run(run::RunArgs),
     /// Runs a single-node broker until SIGINT or SIGTERM, then closes every log cleanly.
     Broker {
         /// The broker's TOML file (`[broker]`, `[topics.NAME]`); Kafka's defaults without one.
@@ -112,6 +117,9 @@ fn main() -> ExitCode {
     // The broker narrates at info; client commands keep stderr for problems.
     let default_level = match cli.command {
         Command::Broker { .. } | Command::Connect { .. } | Command::Plugin { .. } => "info",
+        // On a terminal the live status lines say what the info logs would.
+        Command::Run(_) if std::io::IsTerminal::is_terminal(&std::io::stderr()) => "warn",
+        Command::Run(_) => "info",
         _ => "warn",
     };
     tracing_subscriber::fmt()
@@ -123,6 +131,7 @@ fn main() -> ExitCode {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let result = match cli.command {
+        Command::Run(args) => run::run(args),
         Command::Broker { config } => run_broker(config),
         Command::Produce(args) => in_runtime(produce::run(args)),
         Command::Consume(args) => in_runtime(consume::run(args)),

@@ -1,5 +1,6 @@
 //! `--partitioner`: the one place a partitioner's name on the command line becomes a
-//! partitioner — a built-in one, or a WASM plugin given by its `.wasm` path.
+//! partitioner — a built-in one, or a WASM plugin given by its `.wasm` path — and the
+//! built-in names a `weir run` topic's `partitioner` may use.
 
 use std::path::Path;
 
@@ -19,15 +20,23 @@ pub(crate) fn parse_partitioner(value: &str) -> anyhow::Result<Box<dyn Partition
             .with_context(|| format!("loading the partitioner plugin {value}"))?;
         return Ok(Box::new(plugin));
     }
-    Ok(match value {
+    built_in_partitioner(value).ok_or_else(|| {
+        anyhow::anyhow!(
+            "--partitioner takes default, round_robin, overflow, overflow:N or a .wasm plugin, not {value:?}"
+        )
+    })
+}
+
+/// A built-in partitioner by name (`default`, `round_robin`, `overflow`, `overflow:N`);
+/// `None` for any other name. Also what a `weir run` topic's `partitioner` names.
+pub(crate) fn built_in_partitioner(value: &str) -> Option<Box<dyn Partitioner>> {
+    Some(match value {
         "default" => Box::new(DefaultPartitioner::default()),
         "round_robin" | "round-robin" => Box::new(RoundRobinPartitioner::default()),
         "overflow" => Box::new(OverflowPartitioner::new(OVERFLOW_BOUND)),
         other => match other.strip_prefix("overflow:").map(str::parse::<usize>) {
             Some(Ok(bound)) if bound > 0 => Box::new(OverflowPartitioner::new(bound)),
-            _ => anyhow::bail!(
-                "--partitioner takes default, round_robin, overflow, overflow:N or a .wasm plugin, not {other:?}"
-            ),
+            _ => return None,
         },
     })
 }

@@ -16,7 +16,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
-use weir_client::{Acks, Header, Producer, ProducerConfig, ProducerRecord, RecordMetadata};
+use weir_client::{
+    Acks, Header, Partitioner, Producer, ProducerConfig, ProducerRecord, RecordMetadata,
+};
 
 use crate::checkpoint::CheckpointStore;
 use crate::config::{EmitSettings, SourceSettings};
@@ -55,6 +57,8 @@ pub struct Runner<S: Source> {
     store: CheckpointStore,
     status: StatusHandle,
     bootstrap: Vec<String>,
+    /// A partitioner replacing `settings.partitioner` (a plugin the topic names).
+    partitioner: Option<Box<dyn Partitioner>>,
 }
 
 impl<S: Source> Runner<S> {
@@ -72,7 +76,15 @@ impl<S: Source> Runner<S> {
             store,
             status,
             bootstrap: bootstrap.to_vec(),
+            partitioner: None,
         }
+    }
+
+    /// Routes records with `partitioner` instead of the built-in one `settings` names (a
+    /// `weir run` topic's partitioner plugin).
+    pub fn with_partitioner(mut self, partitioner: Box<dyn Partitioner>) -> Self {
+        self.partitioner = Some(partitioner);
+        self
     }
 
     /// Runs until `stop` resolves (then delivers and checkpoints what is pending) or the
@@ -189,7 +201,7 @@ impl<S: Source> Runner<S> {
         outcome.and(acknowledged)
     }
 
-    fn producer(&self) -> Result<Producer, ConnectorError> {
+    fn producer(&mut self) -> Result<Producer, ConnectorError> {
         let mut config = ProducerConfig::new(self.bootstrap.iter().cloned());
         config.client_id = format!("weir-connect-{}", self.settings.name);
         config.acks = self.settings.acks;
@@ -208,7 +220,11 @@ impl<S: Source> Runner<S> {
             .min(u32::MAX as usize);
         // Emitted batches are flushed as they leave; linger only matters if a flush is lost.
         config.linger = self.settings.emit.thresholds.max_delay;
-        Producer::new(config).map_err(ConnectorError::Client)
+        match self.partitioner.take() {
+            Some(partitioner) => Producer::with_boxed_partitioner(config, partitioner),
+            None => Producer::new(config),
+        }
+        .map_err(ConnectorError::Client)
     }
 
     fn refresh_status(&mut self, filtered: u64) {

@@ -1,11 +1,15 @@
--- The e-commerce example's orders table (PostgreSQL). Each status change bumps
--- updated_at, so the connector's timestamp mode sees it.
+-- The e-commerce example's orders table on PostgreSQL (orders.sh creates the SQLite one):
+-- the same columns, so pipeline.toml runs on either by its url alone. Each change bumps
+-- updated_at, so the source's timestamp mode sees updates as well as inserts.
+--   psql -h 127.0.0.1 -U postgres -f examples/ecommerce/orders.sql
+--   ORDERS_DB_URL=postgres://postgres@127.0.0.1:5432/postgres examples/ecommerce/run.sh
 CREATE TABLE IF NOT EXISTS orders (
-    id          bigserial PRIMARY KEY,
-    customer_id bigint      NOT NULL,
-    status      text        NOT NULL DEFAULT 'new',
-    total       numeric(10, 2) NOT NULL,
-    updated_at  timestamptz NOT NULL DEFAULT now()
+    id         bigserial   PRIMARY KEY,
+    "order"    text        NOT NULL,
+    customer   text        NOT NULL,
+    region     text        NOT NULL,
+    status     text        NOT NULL DEFAULT 'new',
+    updated_at timestamptz NOT NULL DEFAULT clock_timestamp()
 );
 CREATE INDEX IF NOT EXISTS orders_updated_at_id ON orders (updated_at, id);
 
@@ -16,3 +20,7 @@ BEGIN
 END $$;
 CREATE OR REPLACE TRIGGER orders_touch BEFORE UPDATE ON orders
     FOR EACH ROW EXECUTE FUNCTION orders_touch();
+
+-- A status change, as orders.sh makes them on SQLite:
+--   INSERT INTO orders ("order", customer, region, status) VALUES ('o-1', 'c-7', 'us', 'new');
+--   UPDATE orders SET status = 'paid' WHERE "order" = 'o-1';

@@ -31,6 +31,6 @@ pub use consumer::{BatchOutcome, Failure, WasmConsumer};
 pub use engine::{CompiledPlugin, PluginEngine};
 pub use error::{CallError, LoadError};
 pub use partitioner::WasmPartitioner;
-pub use runner::{RunnerConfig, RunnerError, RunnerStats};
+pub use runner::{RunnerConfig, RunnerError, RunnerProgress, RunnerStats};
 pub use sandbox::Emitted;
-pub use settings::{Grants, PluginSettings};
+pub use settings::{Grants, KeyStyle, PluginSettings};

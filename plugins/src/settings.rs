@@ -41,24 +41,49 @@ pub struct Grants {
     pub network: bool,
 }
 
+/// How a file spells keys of several words: the consumer runner's own file writes
+/// `memory-limit`, a `weir run` pipeline (like the rest of weir's TOML) `memory_limit`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyStyle {
+    /// `dead-letter-topic`.
+    Kebab,
+    /// `dead_letter_topic`.
+    Snake,
+}
+
+impl KeyStyle {
+    /// `kebab` (a key written with dashes) in this style.
+    pub fn key(self, kebab: &str) -> String {
+        match self {
+            Self::Kebab => kebab.to_owned(),
+            Self::Snake => kebab.replace('-', "_"),
+        }
+    }
+}
+
 impl PluginSettings {
     /// Reads `deadline`, `memory-limit`, a `[grants]` table (`read-dirs`, `env`,
-    /// `network`) and a free-form `[config]` table from `table`; absent keys keep the
-    /// defaults given.
-    pub fn read(table: &mut TableReader<'_>, defaults: PluginSettings) -> PluginSettings {
+    /// `network`) and a free-form `[config]` table from `table`, with keys spelled in
+    /// `style`; absent keys keep the defaults given.
+    pub fn read(
+        table: &mut TableReader<'_>,
+        defaults: PluginSettings,
+        style: KeyStyle,
+    ) -> PluginSettings {
         let mut settings = defaults;
         let deadline = table.duration("deadline");
         if let Some(deadline) = table.ensure("deadline", deadline, "more than 0", |d| !d.is_zero())
         {
             settings.deadline = deadline;
         }
-        let limit = table.size("memory-limit");
-        if let Some(limit) = table.ensure("memory-limit", limit, "at least 1MiB", |n| *n >= 1 << 20)
+        let memory_limit = style.key("memory-limit");
+        let limit = table.size(&memory_limit);
+        if let Some(limit) = table.ensure(&memory_limit, limit, "at least 1MiB", |n| *n >= 1 << 20)
         {
             settings.memory_limit = usize::try_from(limit).unwrap_or(usize::MAX);
         }
         if let Some(mut grants) = table.table("grants") {
-            if let Some(dirs) = grants.file_paths("read-dirs") {
+            if let Some(dirs) = grants.file_paths(&style.key("read-dirs")) {
                 settings.grants.read_dirs = dirs;
             }
             if let Some(env) = grants.strings("env") {

@@ -110,8 +110,9 @@ impl SourceKind {
     }
 }
 
-const KINDS: [(&str, &str); 4] = [
+const KINDS: [(&str, &str); 5] = [
     ("file", "file"),
+    ("sql", "sql"),
     ("postgres", "postgres"),
     ("mysql", "mysql"),
     ("sqlite", "sqlite"),
@@ -158,13 +159,7 @@ impl ConnectConfig {
             }
             let mut sources: Vec<SourceSettings> = Vec::new();
             for mut table in root.array_of_tables("sources") {
-                if let Some(settings) = read_source(&mut table) {
-                    if sources.iter().any(|other| other.name == settings.name) {
-                        table.reject(
-                            "name",
-                            format!("another source is already named {:?}", settings.name),
-                        );
-                    }
+                if let Some(settings) = SourceSettings::read(&mut table, &sources) {
                     sources.push(settings);
                 }
             }
@@ -203,6 +198,21 @@ fn read_topic(table: &mut TableReader<'_>) -> TopicSpec {
     }
 }
 
+impl SourceSettings {
+    /// Reads one `[[sources]]` entry (of a connectors file or a `weir run` pipeline);
+    /// `earlier` are the entries before it, whose names it must not repeat.
+    pub fn read(table: &mut TableReader<'_>, earlier: &[SourceSettings]) -> Option<Self> {
+        let settings = read_source(table)?;
+        if earlier.iter().any(|other| other.name == settings.name) {
+            table.reject(
+                "name",
+                format!("another source is already named {:?}", settings.name),
+            );
+        }
+        Some(settings)
+    }
+}
+
 fn read_source(table: &mut TableReader<'_>) -> Option<SourceSettings> {
     let name = table.string("name");
     let name = table.ensure(
@@ -228,6 +238,19 @@ fn read_source(table: &mut TableReader<'_>) -> Option<SourceSettings> {
         Some("postgres") => Some(Database::Postgres),
         Some("mysql") => Some(Database::Mysql),
         Some("sqlite") => Some(Database::Sqlite),
+        // The database named by the url's scheme, so switching databases is one line.
+        Some("sql") => {
+            let url = table.string("url");
+            let database = url.as_deref().and_then(Database::of_url);
+            if url.is_some() && database.is_none() {
+                table.reject(
+                    "url",
+                    "with kind = \"sql\" the url must start with postgres://, mysql:// \
+                     or sqlite:",
+                );
+            }
+            database
+        }
         _ => None,
     };
     // A database source names its key columns (`key = ["customer_id"]`), read with its
@@ -260,7 +283,7 @@ fn read_source(table: &mut TableReader<'_>) -> Option<SourceSettings> {
         (None, None) => {
             if !table.has("kind") {
                 table.reject_table(
-                    "kind = \"file\", \"postgres\", \"mysql\" or \"sqlite\" is required",
+                    "kind = \"file\", \"sql\", \"postgres\", \"mysql\" or \"sqlite\" is required",
                 );
             }
             return None;

@@ -1,5 +1,6 @@
 //! The settings of database sources: `kind = "postgres"`, `"mysql"` (MySQL and MariaDB) and
-//! `"sqlite"`. `url` may name environment variables (`"${ORDERS_DB_URL}"`) so secrets stay
+//! `"sqlite"`, or `"sql"` for the database the `url`'s scheme names. `url` may name environment variables (`"${ORDERS_DB_URL}"`, or
+//! `"${ORDERS_DB_URL:-sqlite://orders.db}"` with a default) so secrets stay
 //! out of the file; a variable that is not set is a config error at that key.
 
 use std::time::Duration;
@@ -18,6 +19,18 @@ pub enum Database {
 }
 
 impl Database {
+    /// The database a URL's scheme names (`postgres://`, `postgresql://`, `mysql://`,
+    /// `sqlite:`), for `kind = "sql"`.
+    pub fn of_url(url: &str) -> Option<Self> {
+        let scheme = url.split(':').next()?;
+        match scheme {
+            "postgres" | "postgresql" => Some(Self::Postgres),
+            "mysql" => Some(Self::Mysql),
+            "sqlite" => Some(Self::Sqlite),
+            _ => None,
+        }
+    }
+
     /// The `kind` naming it.
     pub fn kind(self) -> &'static str {
         match self {
@@ -276,25 +289,9 @@ impl SqlSettings {
     }
 }
 
-/// Replaces each `${NAME}` with the environment variable's value.
+/// Replaces each `${NAME}` and `${NAME:-default}` with the environment variable's value.
 fn expand_env(text: &str) -> Result<String, String> {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(start) = rest.find("${") {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + 2..];
-        let Some(end) = after.find('}') else {
-            return Err("an unclosed ${ in the url".to_owned());
-        };
-        let name = &after[..end];
-        match std::env::var(name) {
-            Ok(value) => out.push_str(&value),
-            Err(_) => return Err(format!("the environment variable {name} is not set")),
-        }
-        rest = &after[end + 1..];
-    }
-    out.push_str(rest);
-    Ok(out)
+    weir_config::env::expand_from_process(text)
 }
 
 #[cfg(test)]

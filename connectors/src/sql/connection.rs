@@ -82,6 +82,15 @@ impl Connection {
         })
     }
 
+    /// Closes every connection of the pool.
+    pub(crate) async fn close(&self) {
+        match self {
+            Self::Postgres(pool) => pool.close().await,
+            Self::Mysql(pool) => pool.close().await,
+            Self::Sqlite(pool) => pool.close().await,
+        }
+    }
+
     /// The database this pool is on.
     pub(crate) fn database(&self) -> Database {
         match self {

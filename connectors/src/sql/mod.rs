@@ -101,6 +101,19 @@ impl SqlSource {
         }
     }
 
+    /// Connects to the database `settings` name and disconnects: whether it can be reached,
+    /// checked before a pipeline starts so a wrong `url` is reported as a config mistake.
+    pub async fn probe(settings: &SqlSettings) -> Result<(), SqlError> {
+        let connection = Connection::open(settings.database, &settings.url)
+            .await
+            .map_err(|error| SqlError::Connect {
+                url: redact(&settings.url),
+                error,
+            })?;
+        connection.close().await;
+        Ok(())
+    }
+
     async fn open(&self) -> Result<Running, SqlError> {
         let settings = &self.settings;
         let connection = Connection::open(settings.database, &settings.url)

@@ -110,6 +110,17 @@ impl BrokerConfig {
         })
     }
 
+    /// The settings of a `[broker]` table that is part of a larger file (a `weir run`
+    /// pipeline's), over Kafka's defaults; relative paths are taken against `directory`,
+    /// and without the table the data lives in `directory/weir-data`.
+    pub fn from_broker_table(directory: &Path, broker: Option<&mut TableReader<'_>>) -> Self {
+        let mut config = Self::defaults_in(directory);
+        if let Some(broker) = broker {
+            config.read_broker(broker);
+        }
+        config
+    }
+
     /// This broker's id in the cluster (`node_id`, default 0).
     pub fn node_id(&self) -> i32 {
         self.node_id

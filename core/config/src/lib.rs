@@ -8,7 +8,11 @@
 //! run reports all of them as [`ConfigErrors`]; keys that no read asked for are reported as
 //! unknown, with the nearest valid key as a hint. No serde: reads are explicit, so every error
 //! knows exactly which key and which byte of the file it is about.
+//!
+//! A source made with [`Source::with_env`] expands `${NAME}` and `${NAME:-default}` in
+//! string values ([`env`]); a variable that is not set is an error at its key.
 
+pub mod env;
 mod error;
 mod reader;
 mod source;

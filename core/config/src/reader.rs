@@ -82,13 +82,38 @@ impl<'r> TableReader<'r> {
             .is_some_and(|(_, item)| !item.is_none())
     }
 
-    /// A string.
+    /// A string; in a source read [`crate::Source::with_env`], with its `${NAME}` and
+    /// `${NAME:-default}` expanded.
     pub fn string(&mut self, key: &str) -> Option<String> {
+        let expand_env = self.diagnostics.source().expand_env;
         self.take(key, |item, found| {
-            item.as_str()
-                .map(str::to_owned)
-                .ok_or_else(|| format!("expected a string, found {}", found(item)).into())
+            let text = item
+                .as_str()
+                .ok_or_else(|| format!("expected a string, found {}", found(item)))?;
+            if expand_env {
+                Ok(crate::env::expand_from_process(text)?)
+            } else {
+                Ok(text.to_owned())
+            }
         })
+    }
+
+    /// Whether `key` holds a table (`[x]` or an inline `{ … }`), for keys that take either a
+    /// string or a table; does not mark the key as read.
+    pub fn is_table(&self, key: &str) -> bool {
+        self.table
+            .get(key)
+            .is_some_and(|item| item.as_table_like().is_some())
+    }
+
+    /// Where the value of `key` is in the file (or this table, if the key is absent): for
+    /// errors found after the file was read, such as a database that cannot be reached.
+    pub fn position(&self, key: &str) -> Option<crate::Position> {
+        let span = match self.table.get_key_value(key) {
+            Some((name, item)) => item_span(item).or_else(|| name.span()),
+            None => self.span.clone(),
+        };
+        span.map(|span| self.diagnostics.source().position(span.start))
     }
 
     /// `true` or `false`.
@@ -145,8 +170,21 @@ impl<'r> TableReader<'r> {
         };
         let mut strings = Vec::with_capacity(array.len());
         for (index, value) in array.iter().enumerate() {
-            match value.as_str() {
-                Some(string) => strings.push(string.to_owned()),
+            let expanded = value.as_str().map(|string| {
+                if self.diagnostics.source().expand_env {
+                    crate::env::expand_from_process(string)
+                } else {
+                    Ok(string.to_owned())
+                }
+            });
+            match expanded {
+                Some(Ok(string)) => strings.push(string),
+                Some(Err(message)) => self.report_at(
+                    value.span(),
+                    format!("{}[{index}]", self.child_path(key)),
+                    message,
+                    None,
+                ),
                 None => self.report_at(
                     value.span(),
                     format!("{}[{index}]", self.child_path(key)),
@@ -358,6 +396,15 @@ impl<'r> TableReader<'r> {
                 continue;
             }
             let text = match item.as_value() {
+                Some(Value::String(s)) if self.diagnostics.source().expand_env => {
+                    match crate::env::expand_from_process(s.value()) {
+                        Ok(text) => text,
+                        Err(message) => {
+                            self.report_at(item_span(item), join_path(path, key), message, None);
+                            continue;
+                        }
+                    }
+                }
                 Some(Value::String(s)) => s.value().clone(),
                 Some(Value::Integer(n)) => n.value().to_string(),
                 Some(Value::Float(f)) => f.value().to_string(),

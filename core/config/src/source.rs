@@ -17,6 +17,8 @@ pub struct Source {
     pub file: PathBuf,
     /// The file's text.
     pub text: String,
+    /// Whether string values expand `${NAME}` and `${NAME:-default}` from the environment.
+    pub expand_env: bool,
 }
 
 impl Source {
@@ -25,14 +27,22 @@ impl Source {
         Self {
             file: file.into(),
             text: text.into(),
+            expand_env: false,
         }
+    }
+
+    /// The same source, with `${NAME}` and `${NAME:-default}` in string values expanded from
+    /// the environment when read.
+    pub fn with_env(mut self) -> Self {
+        self.expand_env = true;
+        self
     }
 
     /// Reads the file at `file`.
     pub fn load(file: impl Into<PathBuf>) -> Result<Self, ConfigErrors> {
         let file = file.into();
         match std::fs::read_to_string(&file) {
-            Ok(text) => Ok(Self { file, text }),
+            Ok(text) => Ok(Self::new(file, text)),
             Err(error) => Err(ConfigError {
                 file,
                 position: None,

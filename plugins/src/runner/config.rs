@@ -13,6 +13,7 @@
 //! max-retries = 3
 //! retry-backoff = "100ms"            # doubled per retry, up to 30 times as long
 //! session-timeout = "10s"           # a dead member is replaced after this
+//! start = "earliest"                 # where a new group begins: "earliest" or "latest"
 //! deadline = "5s"                    # per batch call
 //! memory-limit = "64MiB"
 //! [grants]                           # nothing by default
@@ -26,9 +27,10 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use weir_config::{ConfigErrors, Source};
+use weir_client::OffsetReset;
+use weir_config::{ConfigErrors, Source, TableReader};
 
-use crate::settings::PluginSettings;
+use crate::settings::{KeyStyle, PluginSettings};
 
 /// Everything the runner needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,6 +56,9 @@ pub struct RunnerConfig {
     pub retry_backoff: Duration,
     /// How long one poll waits for records.
     pub poll_timeout: Duration,
+    /// Where a group with no committed offsets starts (`start`: `"earliest"`, the default,
+    /// so nothing produced before the plugin first ran is missed, or `"latest"`).
+    pub start: OffsetReset,
     /// The group session timeout (the client's default when `None`): how soon a member that
     /// died is replaced.
     pub session_timeout: Option<Duration>,
@@ -83,6 +88,7 @@ impl RunnerConfig {
             max_retries: 3,
             retry_backoff: Duration::from_millis(100),
             poll_timeout: Duration::from_millis(500),
+            start: OffsetReset::Earliest,
             session_timeout: None,
             cache_dir: None,
             plugin_settings: PluginSettings {
@@ -100,48 +106,70 @@ impl RunnerConfig {
     /// Reads a runner config from a source already in memory.
     pub fn parse(source: &Source) -> Result<Self, ConfigErrors> {
         source.read(|t| {
-            let plugin = t.file_path("plugin");
             let bootstrap = t.strings("bootstrap-servers");
-            let group = t.string("group");
-            let topics = t.strings("topics");
-            let topics = t.ensure("topics", topics, "a list of at least one topic", |v| {
-                !v.is_empty()
-            });
-            let dead = t.string("dead-letter-topic");
-            for key in ["plugin", "group", "topics", "dead-letter-topic"] {
-                if !t.contains(key) {
-                    t.reject(key, format!("missing: `{key}` is required"));
-                }
+            let mut config = Self::read(t, KeyStyle::Kebab);
+            if let Some(bootstrap) = bootstrap {
+                config.bootstrap_servers = bootstrap;
             }
-            let mut config = RunnerConfig::new(
-                plugin.unwrap_or_default(),
-                bootstrap.unwrap_or_else(|| vec!["127.0.0.1:9092".to_string()]),
-                group.unwrap_or_default(),
-                topics.unwrap_or_default(),
-                dead.unwrap_or_default(),
-            );
-            if let Some(n) = t.integer("instances", 1..=64u32) {
-                config.instances = n as usize;
-            }
-            if let Some(n) = t.integer("max-batch", 1..=100_000u32) {
-                config.max_batch = n as usize;
-            }
-            if let Some(n) = t.integer("max-retries", 0..=1000u32) {
-                config.max_retries = n;
-            }
-            if let Some(d) = t.duration("retry-backoff") {
-                config.retry_backoff = d;
-            }
-            if let Some(d) = t.duration("poll-timeout") {
-                config.poll_timeout = d;
-            }
-            config.session_timeout = t.duration("session-timeout");
-            config.cache_dir = t.file_path("cache-dir");
-            config.plugin_settings = PluginSettings::read(t, config.plugin_settings.clone());
             config
         })
     }
+
+    /// Reads the keys of one consumer from `t` (the runner's file, or a `weir run`
+    /// pipeline's `[[consumers]]` entry), spelled in `style`: all but `bootstrap-servers`,
+    /// which a pipeline takes from its cluster (`127.0.0.1:9092` until set).
+    pub fn read(t: &mut TableReader<'_>, style: KeyStyle) -> Self {
+        let key = |kebab| style.key(kebab);
+        let plugin = t.file_path("plugin");
+        let group = t.string("group");
+        let topics = t.strings("topics");
+        let topics = t.ensure("topics", topics, "a list of at least one topic", |v| {
+            !v.is_empty()
+        });
+        let dead = t.string(&key("dead-letter-topic"));
+        for required in ["plugin", "group", "topics", "dead-letter-topic"] {
+            let required = key(required);
+            if !t.contains(&required) {
+                t.reject(&required, format!("missing: `{required}` is required"));
+            }
+        }
+        let mut config = RunnerConfig::new(
+            plugin.unwrap_or_default(),
+            vec!["127.0.0.1:9092".to_string()],
+            group.unwrap_or_default(),
+            topics.unwrap_or_default(),
+            dead.unwrap_or_default(),
+        );
+        if let Some(n) = t.integer("instances", 1..=64u32) {
+            config.instances = n as usize;
+        }
+        if let Some(n) = t.integer(&key("max-batch"), 1..=100_000u32) {
+            config.max_batch = n as usize;
+        }
+        if let Some(n) = t.integer(&key("max-retries"), 0..=1000u32) {
+            config.max_retries = n;
+        }
+        if let Some(d) = t.duration(&key("retry-backoff")) {
+            config.retry_backoff = d;
+        }
+        if let Some(d) = t.duration(&key("poll-timeout")) {
+            config.poll_timeout = d;
+        }
+        if let Some(start) = t.one_of("start", &STARTS) {
+            config.start = start;
+        }
+        config.session_timeout = t.duration(&key("session-timeout"));
+        config.cache_dir = t.file_path(&key("cache-dir"));
+        config.plugin_settings = PluginSettings::read(t, config.plugin_settings.clone(), style);
+        config
+    }
 }
+
+/// `start`: where a group with no committed offsets begins.
+const STARTS: [(&str, OffsetReset); 2] = [
+    ("earliest", OffsetReset::Earliest),
+    ("latest", OffsetReset::Latest),
+];
 
 #[cfg(test)]
 mod tests {

@@ -8,11 +8,12 @@ mod dead_letter;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::sync::watch;
 use weir_client::{
-    Acks, Consumer, ConsumerConfig, ConsumerRecord, Header, OffsetReset, Producer, ProducerConfig,
+    Acks, Consumer, ConsumerConfig, ConsumerRecord, Header, Producer, ProducerConfig,
     ProducerRecord, TopicPartition,
 };
 
@@ -58,18 +59,40 @@ pub struct RunnerStats {
     pub batches: u64,
 }
 
+/// What every member of a runner has done so far, readable while it runs (a live status
+/// line); members add to it as each batch is committed.
+#[derive(Debug, Default)]
+pub struct RunnerProgress {
+    /// Input records handled (including dead-lettered ones).
+    pub records: AtomicU64,
+    /// Records produced for the plugin.
+    pub emitted: AtomicU64,
+    /// Records sent to the dead-letter topic.
+    pub dead_lettered: AtomicU64,
+}
+
 /// Runs `config.instances` members until `stop` turns true, then lets each finish its batch,
 /// commit and leave the group.
 pub async fn run(
     config: RunnerConfig,
     stop: watch::Receiver<bool>,
 ) -> Result<RunnerStats, RunnerError> {
+    run_reporting(config, stop, Arc::default()).await
+}
+
+/// [`run`], with the members' counts added to `progress` as they go.
+pub async fn run_reporting(
+    config: RunnerConfig,
+    stop: watch::Receiver<bool>,
+    progress: Arc<RunnerProgress>,
+) -> Result<RunnerStats, RunnerError> {
     let engine = PluginEngine::new(config.cache_dir.as_deref())?;
     let plugin = engine.compile_file(&config.plugin)?;
     let config = Arc::new(config);
     let mut members = Vec::new();
     for _ in 0..config.instances {
-        let member = Member::new(&engine, &plugin, Arc::clone(&config))?;
+        let mut member = Member::new(&engine, &plugin, Arc::clone(&config))?;
+        member.progress = Arc::clone(&progress);
         members.push(tokio::spawn(member.run(stop.clone())));
     }
     let mut total = RunnerStats::default();
@@ -92,6 +115,7 @@ pub struct Member {
     consumer: Consumer,
     producer: Producer,
     stats: RunnerStats,
+    progress: Arc<RunnerProgress>,
 }
 
 impl Member {
@@ -106,7 +130,7 @@ impl Member {
         let mut consumer_config =
             ConsumerConfig::new(config.bootstrap_servers.clone()).with_group(config.group.clone());
         consumer_config.enable_auto_commit = false;
-        consumer_config.auto_offset_reset = OffsetReset::Earliest;
+        consumer_config.auto_offset_reset = config.start;
         consumer_config.max_poll_records = config.max_batch;
         consumer_config.client_id = format!("weir-plugin-{}", plugin.name);
         if let Some(session) = config.session_timeout {
@@ -129,6 +153,7 @@ impl Member {
             consumer,
             producer,
             stats: RunnerStats::default(),
+            progress: Arc::default(),
         })
     }
 
@@ -184,6 +209,9 @@ impl Member {
             *next = (*next).max(r.offset + 1);
         }
         self.stats.records += records.len() as u64;
+        self.progress
+            .records
+            .fetch_add(records.len() as u64, Ordering::Relaxed);
         // A failed commit (a rebalance took the partition) only means another member
         // replays the batch: at least once still holds.
         match self.consumer.commit_offsets_sync(offsets).await {
@@ -211,6 +239,9 @@ impl Member {
             let end = if one_by_one { start + 1 } else { records.len() };
             let outcome = self.call(Arc::clone(&records), start..end).await?;
             self.stats.emitted += outcome.emitted.len() as u64;
+            self.progress
+                .emitted
+                .fetch_add(outcome.emitted.len() as u64, Ordering::Relaxed);
             outputs.extend(outcome.emitted.into_iter().map(to_producer_record));
             let Some((index, failure)) = outcome.failure else {
                 start = end;
@@ -252,6 +283,7 @@ impl Member {
                 &reason,
             ));
             self.stats.dead_lettered += 1;
+            self.progress.dead_lettered.fetch_add(1, Ordering::Relaxed);
             start = failed + 1;
             attempts = 0;
         }

@@ -156,7 +156,7 @@ impl TopicOverrides {
     }
 
     /// Reads `[topics.NAME]`; `broker` supplies the defaults that cross-key checks need.
-    pub(super) fn read(name: &str, topic: &mut TableReader<'_>, broker: &BrokerConfig) -> Self {
+    pub fn read(name: &str, topic: &mut TableReader<'_>, broker: &BrokerConfig) -> Self {
         match validate_topic_name(name) {
             Ok(()) => {}
             Err(StoreError::InvalidTopic { reason, .. }) => {
