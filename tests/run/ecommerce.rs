@@ -174,3 +174,91 @@ fn order_status_changes_become_notifications_through_a_sigkill() {
     }
     run.stop();
 }
+
+/// `psql` against the machine's PostgreSQL, in `schema` when given.
+fn psql(statement: &str) {
+    let output = Command::new(require_tool("psql", "apt-get install postgresql-client"))
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-U",
+            "postgres",
+            "-d",
+            "test",
+            "-v",
+            "ON_ERROR_STOP=1",
+        ])
+        .args(["-c", statement])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "psql {statement}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// Drops the scratch schema however the test ends.
+struct Schema(String);
+
+impl Drop for Schema {
+    fn drop(&mut self) {
+        let _ = Command::new("psql")
+            .args(["-h", "127.0.0.1", "-U", "postgres", "-d", "test", "-c"])
+            .arg(format!("DROP SCHEMA IF EXISTS {} CASCADE", self.0))
+            .output();
+    }
+}
+
+#[test]
+fn the_same_pipeline_runs_on_postgres_by_its_url() {
+    let schema = Schema(format!("weir_run_pg{}", std::process::id()));
+    let orders_sql =
+        std::fs::read_to_string(crate::harness::repo_root().join("examples/ecommerce/orders.sql"))
+            .unwrap();
+    psql(&format!(
+        "CREATE SCHEMA {0}; SET search_path TO {0}; {orders_sql}",
+        schema.0
+    ));
+    let port = free_port().to_string();
+    let plugins = plugins_dir().display().to_string();
+    // The one line that changes: the source's url, through ORDERS_DB_URL.
+    let url = format!(
+        "postgres://postgres@127.0.0.1:5432/test?options=-csearch_path%3D{}",
+        schema.0
+    );
+    let mut run = Run::from_example(
+        "examples/ecommerce/pipeline.toml",
+        &[
+            ("WEIR_PORT", &port),
+            ("WEIR_PLUGINS", &plugins),
+            ("ORDERS_DB_URL", &url),
+        ],
+    );
+    let addr = format!("127.0.0.1:{port}");
+    run.start();
+    let placed: Vec<String> = (1..=ORDERS)
+        .map(|o| format!("('o-{o}', 'c-{}', '{}')", customer(o), region(o)))
+        .collect();
+    psql(&format!(
+        "INSERT INTO {}.orders (\"order\", customer, region) VALUES {}",
+        schema.0,
+        placed.join(", ")
+    ));
+    wait_for_notifications(&addr, &expected(&["new"]));
+    psql(&format!(
+        "UPDATE {}.orders SET status = 'shipped'",
+        schema.0
+    ));
+    let got = wait_for_notifications(&addr, &expected(&["new", "shipped"]));
+    assert_eq!(
+        got.iter().cloned().collect::<BTreeSet<_>>(),
+        expected(&["new", "shipped"])
+    );
+    assert_eq!(
+        got.len(),
+        2 * ORDERS,
+        "exactly once in a clean run: {got:#?}"
+    );
+    run.stop();
+}
