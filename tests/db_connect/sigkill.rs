@@ -14,67 +14,11 @@ use weir_client::{Consumer, ConsumerConfig, OffsetReset};
 
 use crate::harness::{Connect, runtime};
 use crate::support::Broker;
+use crate::support::postgres::{Schema, psql, psql_value};
 
 const ROWS: usize = 50_000;
 const ROWS_PER_INSERT: usize = 250;
 const CUSTOMERS: usize = 10;
-
-/// Runs SQL through `psql` on the machine's PostgreSQL (database `test`).
-fn psql(sql: &str) {
-    let output = Command::new("psql")
-        .args([
-            "-h",
-            "127.0.0.1",
-            "-U",
-            "postgres",
-            "-d",
-            "test",
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-qc",
-        ])
-        .arg(sql)
-        .output()
-        .expect("psql is needed to write rows: install postgresql-client");
-    assert!(
-        output.status.success(),
-        "psql {sql}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
-
-/// Runs a query through `psql` and returns its unaligned output.
-fn psql_value(sql: &str) -> String {
-    let output = Command::new("psql")
-        .args(["-h", "127.0.0.1", "-U", "postgres", "-d", "test", "-Atc"])
-        .arg(sql)
-        .output()
-        .expect("psql is needed: install postgresql-client");
-    String::from_utf8_lossy(&output.stdout).trim().to_owned()
-}
-
-/// Drops the scratch schema (and a CDC slot and publication of the same name) when the test
-/// ends, passed or not.
-struct Schema(String);
-
-impl Drop for Schema {
-    fn drop(&mut self) {
-        for sql in [
-            format!(
-                "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots \
-                 WHERE slot_name = '{}'",
-                self.0
-            ),
-            format!("DROP PUBLICATION IF EXISTS {}", self.0),
-            format!("DROP SCHEMA IF EXISTS {} CASCADE", self.0),
-        ] {
-            let _ = Command::new("psql")
-                .args(["-h", "127.0.0.1", "-U", "postgres", "-d", "test", "-qc"])
-                .arg(sql)
-                .output();
-        }
-    }
-}
 
 #[test]
 fn postgres_source_sigkilled_at_random_points_loses_nothing() {
@@ -83,20 +27,7 @@ fn postgres_source_sigkilled_at_random_points_loses_nothing() {
 
 #[test]
 fn postgres_cdc_source_sigkilled_at_random_points_loses_nothing() {
-    let level = Command::new("psql")
-        .args([
-            "-h",
-            "127.0.0.1",
-            "-U",
-            "postgres",
-            "-d",
-            "test",
-            "-Atc",
-            "SHOW wal_level",
-        ])
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-        .unwrap_or_default();
+    let level = psql_value("SHOW wal_level");
     assert_eq!(
         level, "logical",
         "change data capture needs wal_level = logical on the PostgreSQL at 127.0.0.1:5432: \

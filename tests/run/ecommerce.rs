@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use crate::example_plugins::plugins_dir;
 use crate::harness::{PATIENCE, Run, duplicates, records, values, wait_for_records};
 use crate::support::kafka::record_count;
+use crate::support::postgres::{Schema, psql};
 use crate::support::{free_port, require_tool};
 
 /// Orders placed; each goes through four statuses.
@@ -173,41 +174,6 @@ fn order_status_changes_become_notifications_through_a_sigkill() {
         }
     }
     run.stop();
-}
-
-/// `psql` against the machine's PostgreSQL, in `schema` when given.
-fn psql(statement: &str) {
-    let output = Command::new(require_tool("psql", "apt-get install postgresql-client"))
-        .args([
-            "-h",
-            "127.0.0.1",
-            "-U",
-            "postgres",
-            "-d",
-            "test",
-            "-v",
-            "ON_ERROR_STOP=1",
-        ])
-        .args(["-c", statement])
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "psql {statement}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
-
-/// Drops the scratch schema however the test ends.
-struct Schema(String);
-
-impl Drop for Schema {
-    fn drop(&mut self) {
-        let _ = Command::new("psql")
-            .args(["-h", "127.0.0.1", "-U", "postgres", "-d", "test", "-c"])
-            .arg(format!("DROP SCHEMA IF EXISTS {} CASCADE", self.0))
-            .output();
-    }
 }
 
 #[test]

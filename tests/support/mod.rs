@@ -9,6 +9,7 @@
 
 pub mod cluster;
 pub mod kafka;
+pub mod postgres;
 pub mod wire;
 
 use std::fs::{File, OpenOptions};
