@@ -392,7 +392,8 @@ impl Sender {
         let flushed = if self.closing() {
             Some(u64::MAX)
         } else {
-            self.flushes.iter().map(|(epoch, _)| *epoch).max()
+            // Flushes are kept in arrival order, so the last has the newest epoch.
+            self.flushes.last().map(|(epoch, _)| *epoch)
         };
         let mut by_node: HashMap<i32, Vec<TopicPartition>> = HashMap::new();
         for tp in self.accumulator.sendable(now, flushed) {
