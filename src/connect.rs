@@ -77,6 +77,7 @@ pub(crate) fn status(config: PathBuf, name: String) -> anyhow::Result<()> {
     println!("bytes: {}", connector.bytes);
     println!("dead_letters: {}", connector.dead_letters);
     println!("filtered: {}", connector.filtered);
+    println!("deduplicated: {}", connector.deduplicated);
     println!("batches: {}", connector.batches);
     println!("checkpoints: {}", connector.checkpoints);
     println!(

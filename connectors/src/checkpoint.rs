@@ -6,24 +6,37 @@
 //! active segment is never compacted, so it may hold many older saves too).
 //!
 //! The runner saves a checkpoint only after the broker acknowledged every event before it,
-//! so a restart resumes without gaps; events acknowledged after the last save are read and
-//! produced again (at least once, never lost).
+//! so a restart resumes without gaps. Events acknowledged after the last save are read
+//! again; the checkpoint also says from which offset of each output partition their
+//! records may be, so the runner can find them there and not produce them twice
+//! ([`crate::replay`]).
 
 use std::time::Duration;
 
 use bytes::Bytes;
-use weir_client::{
-    Acks, Consumer, ConsumerConfig, OffsetReset, Producer, ProducerConfig, ProducerRecord,
-    TopicPartition,
-};
+use weir_client::{Acks, Producer, ProducerConfig, ProducerRecord};
 
 use crate::error::ConnectorError;
+use crate::replay::OutputOffsets;
 use crate::source::Checkpoint;
+use crate::topic_scan;
 
 /// The internal topic holding every connector's checkpoints.
 pub const OFFSETS_TOPIC: &str = "__weir_connect_offsets";
 /// The layout of a saved value, so it can change later.
 const FORMAT_VERSION: u64 = 1;
+
+/// What a connector saves: its source positions, and where in its output topics the
+/// records of events after those positions may start (so a restart can find what it
+/// already produced; absent in checkpoints saved before weir recorded it).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SavedCheckpoint {
+    /// Every source partition's position.
+    pub positions: Checkpoint,
+    /// Per output partition, an offset at or below the first record of any event after
+    /// `positions`.
+    pub outputs: Option<OutputOffsets>,
+}
 
 /// Reads and writes checkpoints through one cluster.
 #[derive(Debug, Clone)]
@@ -48,49 +61,24 @@ impl CheckpointStore {
     }
 
     /// The last checkpoint saved for `connector`, or an empty one.
-    pub async fn load(&self, connector: &str) -> Result<Checkpoint, ConnectorError> {
+    pub async fn load(&self, connector: &str) -> Result<SavedCheckpoint, ConnectorError> {
         let failed = |error| ConnectorError::Checkpoint {
             topic: OFFSETS_TOPIC.to_owned(),
             error,
         };
-        let mut config = ConsumerConfig::new(self.bootstrap.iter().cloned());
-        config.client_id = "weir-connect-checkpoints".to_owned();
-        config.auto_offset_reset = OffsetReset::Earliest;
-        config.enable_auto_commit = false;
-        config.max_poll_records = 10_000;
-        let mut consumer = Consumer::new(config).map_err(failed)?;
-        let partitions = consumer
-            .partitions_for(OFFSETS_TOPIC)
+        let consumer = topic_scan::scan_consumer(&self.bootstrap).map_err(failed)?;
+        let bounds = topic_scan::partition_bounds(&consumer, &[OFFSETS_TOPIC])
             .await
             .map_err(failed)?;
-        let ends = consumer.end_offsets(&partitions).await.map_err(failed)?;
-        let mut remaining: Vec<TopicPartition> = partitions
-            .iter()
-            .filter(|tp| ends.get(*tp).copied().unwrap_or(0) > 0)
-            .cloned()
-            .collect();
-        consumer.assign(remaining.clone());
-        consumer.seek_to_beginning(&remaining).map_err(failed)?;
+        drop(consumer);
         let mut latest: Option<Bytes> = None;
-        while !remaining.is_empty() {
-            let records = consumer
-                .poll(Duration::from_millis(500))
-                .await
-                .map_err(failed)?;
-            for record in &records {
-                if record.key.as_deref() == Some(connector.as_bytes()) {
-                    latest = record.value.clone();
-                }
+        topic_scan::read_ranges(&self.bootstrap, &bounds, |record| {
+            if record.key.as_deref() == Some(connector.as_bytes()) {
+                latest = record.value.clone();
             }
-            let mut done = Vec::new();
-            for tp in &remaining {
-                let end = ends.get(tp).copied().unwrap_or(0);
-                if consumer.position(tp).await.map_err(failed)? >= end {
-                    done.push(tp.clone());
-                }
-            }
-            remaining.retain(|tp| !done.contains(tp));
-        }
+        })
+        .await
+        .map_err(failed)?;
         Ok(latest
             .map(|value| decode(connector, &value))
             .unwrap_or_default())
@@ -100,11 +88,12 @@ impl CheckpointStore {
     pub async fn save(
         &self,
         connector: &str,
-        checkpoint: &Checkpoint,
+        checkpoint: &SavedCheckpoint,
     ) -> Result<(), ConnectorError> {
         let value = serde_json::json!({
             "version": FORMAT_VERSION,
-            "positions": checkpoint,
+            "positions": checkpoint.positions,
+            "outputs": checkpoint.outputs.as_ref().map(OutputOffsets::to_json),
         });
         let record =
             ProducerRecord::new(OFFSETS_TOPIC, value.to_string()).with_key(connector.to_owned());
@@ -119,7 +108,7 @@ impl CheckpointStore {
     }
 }
 
-fn decode(connector: &str, value: &[u8]) -> Checkpoint {
+fn decode(connector: &str, value: &[u8]) -> SavedCheckpoint {
     let parsed: Option<serde_json::Value> = serde_json::from_slice(value).ok();
     let positions = parsed
         .as_ref()
@@ -127,16 +116,22 @@ fn decode(connector: &str, value: &[u8]) -> Checkpoint {
         .and_then(|v| v.get("positions"))
         .and_then(serde_json::Value::as_object);
     match positions {
-        Some(positions) => positions
-            .iter()
-            .map(|(name, position)| (name.clone(), position.clone()))
-            .collect(),
+        Some(positions) => SavedCheckpoint {
+            positions: positions
+                .iter()
+                .map(|(name, position)| (name.clone(), position.clone()))
+                .collect(),
+            outputs: parsed
+                .as_ref()
+                .and_then(|v| v.get("outputs"))
+                .and_then(OutputOffsets::from_json),
+        },
         None => {
             tracing::warn!(
                 connector,
                 "the saved checkpoint is unreadable; starting without one"
             );
-            Checkpoint::new()
+            SavedCheckpoint::default()
         }
     }
 }

@@ -14,6 +14,7 @@
 //! | [`emit`] | thresholds, pending batches, CEL expressions, cron schedules |
 //! | [`runner`] | one connector: source → emit policy → producer → checkpoint |
 //! | [`checkpoint`] | checkpoints in `__weir_connect_offsets` |
+//! | [`replay`] | event ids, and not producing an event twice after a restart |
 //! | [`status`] | each connector's status and the status file |
 //! | [`file`] | the file source |
 //! | [`sql`] | the database sources (Postgres, MySQL/MariaDB, SQLite) |
@@ -26,10 +27,12 @@ pub mod emit;
 pub mod error;
 pub mod file;
 pub mod host;
+pub mod replay;
 pub mod runner;
 pub mod source;
 pub mod sql;
 pub mod status;
+mod topic_scan;
 
 pub use checkpoint::{CheckpointStore, OFFSETS_TOPIC};
 pub use config::ConnectConfig;

@@ -1,13 +1,19 @@
 //! The runner: drives one source through its emit policy into the producer, and saves the
 //! source's checkpoint once the broker acknowledged every event before it.
 //!
+//! The source runs in a task of its own that hands over what it read through a channel, so
+//! an emit deadline firing never cancels a read half-way (a source may have moved on past
+//! what it was reading), and acknowledgements reach it while the runner is busy.
+//!
 //! Batches leave in order: each emitted batch is sent and flushed (so it goes out as its
 //! own produce batch at once), then queued for the acknowledger task, which awaits its
 //! records in order, merges its positions into the checkpoint, saves that, and only then
 //! counts the batch as done. Up to `MAX_IN_FLIGHT` batches may be on the way, so reading
 //! goes on while the broker answers; a failed delivery stops the connector without saving
-//! past it.
+//! past it. On restart, events the previous run produced after its last save are found in
+//! the output topics and not produced again ([`crate::replay`]).
 
+use std::collections::HashSet;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -15,15 +21,18 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use weir_client::{
     Acks, Header, Partitioner, Producer, ProducerConfig, ProducerRecord, RecordMetadata,
+    TopicPartition,
 };
 
-use crate::checkpoint::CheckpointStore;
+use crate::checkpoint::{CheckpointStore, SavedCheckpoint};
 use crate::config::{EmitSettings, SourceSettings};
 use crate::emit::{EmitReason, EmittedBatch, PendingBatch, event_value};
-use crate::error::ConnectorError;
+use crate::error::{ConnectorError, SourceError};
+use crate::replay::{self, EVENT_HEADER, OutputOffsets, ReplayFilter};
 use crate::source::{Checkpoint, Payload, Source, SourceEvent};
 use crate::status::{ConnectorState, StatusHandle, lock};
 
@@ -48,6 +57,9 @@ struct InFlight {
     bytes: u64,
     dead_letters: u64,
     positions: Checkpoint,
+    /// Output partitions whose offsets this batch's checkpoint must not move (records of a
+    /// previous run not matched yet); `None` when there are none.
+    pinned: Option<HashSet<TopicPartition>>,
 }
 
 /// Runs one connector.
@@ -115,39 +127,68 @@ impl<S: Source> Runner<S> {
         let saved = self.store.load(&name).await?;
         tracing::info!(
             connector = name,
-            partitions = saved.len(),
+            partitions = saved.positions.len(),
             "loaded checkpoint"
         );
-        let resumed = self.source.start(saved).await?;
+        let mut source = self.source;
+        let resumed = source.start(saved.positions).await?;
+        let topics = [
+            self.settings.topic.as_str(),
+            self.settings.dead_letter_topic.as_str(),
+        ];
+        let (filter, outputs) = replay::recover(&self.bootstrap, &topics, saved.outputs.as_ref())
+            .await
+            .map_err(|error| ConnectorError::Delivery {
+                topic: self.settings.topic.clone(),
+                error,
+            })?;
+        if filter.len() > 0 {
+            tracing::info!(
+                connector = name,
+                records = filter.len(),
+                "found records produced after the checkpoint; their events will not be produced again"
+            );
+        }
+        // Saved at once, so that a crash before the first batch's save still knows where
+        // this run's records start.
+        let mut checkpoint = SavedCheckpoint {
+            positions: resumed,
+            outputs: Some(outputs),
+        };
+        self.store.save(&name, &checkpoint).await?;
         lock(&self.status).state = ConnectorState::Running;
-        let producer = self.producer()?;
+        let producer = Self::producer(&self.settings, &self.bootstrap, self.partitioner.take())?;
         let (queue, queued) = mpsc::channel(MAX_IN_FLIGHT);
-        let (acked_tx, mut acked) = watch::channel(Checkpoint::new());
-        let acknowledger = tokio::spawn(acknowledge(
+        let (acked_tx, acked) = watch::channel(Checkpoint::new());
+        let mut acknowledger = OwnedTask(tokio::spawn(acknowledge(
             queued,
-            resumed,
+            std::mem::take(&mut checkpoint),
             self.store.clone(),
             name.clone(),
             Arc::clone(&self.status),
             acked_tx,
-        ));
+        )));
+        let (stop_source, mut reader) = SourceTask::spawn(source, acked, Arc::clone(&self.status));
+        let mut read = reader.events;
         let mut emitter = Emitter {
             settings: self.settings.clone(),
             producer: &producer,
             queue: &queue,
             pending: PendingBatch::default(),
             filtered: 0,
-            known_topics: std::collections::HashSet::new(),
+            deduplicated: 0,
+            known_topics: HashSet::new(),
+            replay: filter,
         };
         let emit = self.settings.emit.clone();
         let mut next_schedule = schedule_deadline(&emit);
         tokio::pin!(stop);
         let outcome = loop {
-            if acked.has_changed().unwrap_or(false) {
-                let checkpoint = acked.borrow_and_update().clone();
-                self.source.acknowledged(&checkpoint);
-            }
-            self.refresh_status(std::mem::take(&mut emitter.filtered));
+            count_skipped(
+                &self.status,
+                std::mem::take(&mut emitter.filtered),
+                std::mem::take(&mut emitter.deduplicated),
+            );
             let threshold_at = emitter.pending.deadline(&emit.thresholds);
             let wake_at = [threshold_at, next_schedule].into_iter().flatten().min();
             let sleep = async {
@@ -172,45 +213,61 @@ impl<S: Source> Runner<S> {
                         break Err(error);
                     }
                 }
-                events = self.source.next_events(READ_EVENTS) => {
+                events = read.recv() => {
                     let events = match events {
-                        Ok(events) => events,
-                        Err(error) => break Err(error.into()),
+                        Some(Ok(events)) => events,
+                        Some(Err(error)) => break Err(error.into()),
+                        None => break Err(SourceError::Stopped.into()),
                     };
                     if let Err(error) = emitter.take(events, &emit).await {
                         break Err(error);
                     }
                 }
             }
-            if acknowledger.is_finished() {
+            if acknowledger.0.is_finished() {
                 break Ok(());
             }
         };
-        let filtered = emitter.filtered;
+        let (filtered, deduplicated) = (emitter.filtered, emitter.deduplicated);
         drop(emitter);
         drop(queue);
+        drop(read);
+        let _ = stop_source.send(true);
+        let stopped_source = (&mut reader.task.0).await;
         // Everything emitted is delivered (or has failed) before the connector stops.
-        let acknowledged = acknowledger.await.unwrap_or_else(|_| {
+        let acknowledged = (&mut acknowledger.0).await.unwrap_or_else(|_| {
             Err(ConnectorError::Delivery {
                 topic: name.clone(),
                 error: weir_client::Error::Closed,
             })
         });
-        self.refresh_status(filtered);
+        // The last save reaches the source too (a CDC slot advances to it).
+        if let Ok((mut source, mut acked)) = stopped_source {
+            if acked.has_changed().unwrap_or(false) {
+                let checkpoint = acked.borrow_and_update().clone();
+                source.acknowledged(&checkpoint);
+            }
+            source.stop().await;
+        }
+        count_skipped(&self.status, filtered, deduplicated);
         let _ = producer.close().await;
         outcome.and(acknowledged)
     }
 
-    fn producer(&mut self) -> Result<Producer, ConnectorError> {
-        let mut config = ProducerConfig::new(self.bootstrap.iter().cloned());
-        config.client_id = format!("weir-connect-{}", self.settings.name);
-        config.acks = self.settings.acks;
-        config.enable_idempotence = self.settings.acks == Acks::All;
-        config.partitioner = self.settings.partitioner;
+    fn producer(
+        settings: &SourceSettings,
+        bootstrap: &[String],
+        partitioner: Option<Box<dyn Partitioner>>,
+    ) -> Result<Producer, ConnectorError> {
+        let mut config = ProducerConfig::new(bootstrap.iter().cloned());
+        config.client_id = format!("weir-connect-{}", settings.name);
+        config.acks = settings.acks;
+        config.enable_idempotence = settings.acks == Acks::All;
+        config.partitioner = settings.partitioner;
         config.batch_size = PRODUCE_BATCH_BYTES;
         // Every record of the batches in flight must fit in the buffer at once: a record
         // that waited for memory would be sent after the next batch's flush, out of order.
-        let thresholds = self.settings.emit.thresholds;
+        let thresholds = settings.emit.thresholds;
         let per_batch = thresholds.max_bytes
             + config.max_request_size
             + thresholds.max_records.saturating_mul(RECORD_OVERHEAD);
@@ -219,24 +276,107 @@ impl<S: Source> Runner<S> {
             .max(per_batch.saturating_mul(MAX_IN_FLIGHT + 2))
             .min(u32::MAX as usize);
         // Emitted batches are flushed as they leave; linger only matters if a flush is lost.
-        config.linger = self.settings.emit.thresholds.max_delay;
-        match self.partitioner.take() {
+        config.linger = settings.emit.thresholds.max_delay;
+        match partitioner {
             Some(partitioner) => Producer::with_boxed_partitioner(config, partitioner),
             None => Producer::new(config),
         }
         .map_err(ConnectorError::Client)
     }
+}
 
-    fn refresh_status(&mut self, filtered: u64) {
-        let warnings = self.source.take_warnings();
-        let lag = self.source.lag();
-        let mut status = lock(&self.status);
-        for warning in warnings {
-            status.warn(warning);
-        }
-        status.lag = lag;
-        status.filtered += filtered;
+/// Adds events filtered out and events found already delivered to the status.
+fn count_skipped(status: &StatusHandle, filtered: u64, deduplicated: u64) {
+    let mut status = lock(status);
+    status.filtered += filtered;
+    status.deduplicated += deduplicated;
+}
+
+/// The source's own task: reads, hands batches of events to the runner, and passes saved
+/// checkpoints on to the source.
+struct SourceTask<S> {
+    /// What the source read, in order; an error ends it.
+    events: mpsc::Receiver<Result<Vec<SourceEvent>, SourceError>>,
+    /// The source and the checkpoints' receiver back, once stopped.
+    task: OwnedTask<(S, watch::Receiver<Checkpoint>)>,
+}
+
+/// A task that ends with the runner: a connector dropped mid-way (its task aborted) must
+/// not go on reading or saving checkpoints behind its back.
+struct OwnedTask<T>(JoinHandle<T>);
+
+impl<T> Drop for OwnedTask<T> {
+    fn drop(&mut self) {
+        self.0.abort();
     }
+}
+
+impl<S: Source> SourceTask<S> {
+    /// Starts reading `source`; setting the returned flag stops it (a read in progress is
+    /// dropped: nothing it read was handed over, so nothing of it is in a checkpoint).
+    fn spawn(
+        mut source: S,
+        mut acked: watch::Receiver<Checkpoint>,
+        status: StatusHandle,
+    ) -> (watch::Sender<bool>, Self) {
+        let (stop_tx, mut stop) = watch::channel(false);
+        // One read ahead of the runner: enough to overlap reading with producing.
+        let (events_tx, events) = mpsc::channel(1);
+        let task = tokio::spawn(async move {
+            loop {
+                report_status(&mut source, &status);
+                let read = tokio::select! {
+                    biased;
+                    _ = stop.changed() => break,
+                    read = source.next_events(READ_EVENTS) => read,
+                };
+                let failed = read.is_err();
+                let mut read = Some(read);
+                while let Some(events) = read.take() {
+                    tokio::select! {
+                        biased;
+                        _ = stop.changed() => break,
+                        Ok(()) = acked.changed() => {
+                            let checkpoint = acked.borrow_and_update().clone();
+                            source.acknowledged(&checkpoint);
+                            read = Some(events);
+                        }
+                        permit = events_tx.reserve() => match permit {
+                            Ok(permit) => permit.send(events),
+                            Err(_) => break,
+                        },
+                    }
+                }
+                if failed || *stop.borrow() || events_tx.is_closed() {
+                    break;
+                }
+                if acked.has_changed().unwrap_or(false) {
+                    let checkpoint = acked.borrow_and_update().clone();
+                    source.acknowledged(&checkpoint);
+                }
+            }
+            report_status(&mut source, &status);
+            (source, acked)
+        });
+        (
+            stop_tx,
+            Self {
+                events,
+                task: OwnedTask(task),
+            },
+        )
+    }
+}
+
+/// Copies the source's lag and warnings into the status.
+fn report_status(source: &mut impl Source, status: &StatusHandle) {
+    let warnings = source.take_warnings();
+    let lag = source.lag();
+    let mut status = lock(status);
+    for warning in warnings {
+        status.warn(warning);
+    }
+    status.lag = lag;
 }
 
 /// Turns events into pending records and emits batches.
@@ -247,6 +387,10 @@ struct Emitter<'r> {
     pending: PendingBatch,
     /// Events filtered out since the status was last refreshed.
     filtered: u64,
+    /// Events found already in the topic since the status was last refreshed.
+    deduplicated: u64,
+    /// What the previous run produced after the checkpoint.
+    replay: ReplayFilter,
     /// Topics a batch was delivered to already (so the producer knows their partitions).
     known_topics: std::collections::HashSet<String>,
 }
@@ -313,11 +457,27 @@ impl Emitter<'_> {
     }
 
     fn produce(&mut self, event: &SourceEvent, key: Option<Bytes>, now: Instant) {
+        let Some(id) = self.new_event_id(event, key.as_deref()) else {
+            return;
+        };
         let mut record =
             ProducerRecord::new(self.settings.topic.clone(), event.payload.bytes().clone());
         record.key = key;
-        record.headers = headers(event);
+        record.headers = headers(event, id);
         self.pending.push(record, now);
+    }
+
+    /// The event's id, or `None` if a previous run produced it already.
+    fn new_event_id(&mut self, event: &SourceEvent, key: Option<&[u8]>) -> Option<Header> {
+        let id = replay::event_id(&self.settings.name, event, key, event.payload.bytes());
+        if self.replay.skip(&id) {
+            self.deduplicated += 1;
+            return None;
+        }
+        Some(Header {
+            key: EVENT_HEADER.to_owned(),
+            value: Some(Bytes::copy_from_slice(&id)),
+        })
     }
 
     fn dead_letter(&mut self, event: &SourceEvent, reason: &str, now: Instant) {
@@ -326,11 +486,14 @@ impl Emitter<'_> {
             reason,
             "event to the dead-letter topic"
         );
+        let Some(id) = self.new_event_id(event, None) else {
+            return;
+        };
         let mut record = ProducerRecord::new(
             self.settings.dead_letter_topic.clone(),
             event.payload.bytes().clone(),
         );
-        record.headers = headers(event);
+        record.headers = headers(event, id);
         record
             .headers
             .push(Header::new(ERROR_HEADER, reason.to_owned()));
@@ -383,6 +546,7 @@ impl Emitter<'_> {
             bytes: bytes as u64,
             dead_letters: dead_letters as u64,
             positions,
+            pinned: (self.replay.len() > 0).then(|| self.replay.pinned()),
         };
         self.queue
             .send(in_flight)
@@ -394,15 +558,14 @@ impl Emitter<'_> {
     }
 }
 
-fn headers(event: &SourceEvent) -> Vec<Header> {
-    event
-        .headers
-        .iter()
-        .map(|(name, value)| Header {
-            key: (*name).to_owned(),
-            value: Some(value.clone()),
-        })
-        .collect()
+fn headers(event: &SourceEvent, id: Header) -> Vec<Header> {
+    let mut headers = Vec::with_capacity(event.headers.len() + 1);
+    headers.extend(event.headers.iter().map(|(name, value)| Header {
+        key: (*name).to_owned(),
+        value: Some(value.clone()),
+    }));
+    headers.push(id);
+    headers
 }
 
 fn schedule_deadline(emit: &EmitSettings) -> Option<Instant> {
@@ -414,7 +577,7 @@ fn schedule_deadline(emit: &EmitSettings) -> Option<Instant> {
 /// Awaits batches in order, saves the checkpoint after each, and counts them in the status.
 async fn acknowledge(
     mut queued: mpsc::Receiver<InFlight>,
-    mut checkpoint: Checkpoint,
+    mut checkpoint: SavedCheckpoint,
     store: CheckpointStore,
     name: String,
     status: StatusHandle,
@@ -422,15 +585,20 @@ async fn acknowledge(
 ) -> Result<(), ConnectorError> {
     let mut next = queued.recv().await;
     while let Some(batch) = next.take() {
+        let outputs = checkpoint.outputs.get_or_insert_default();
         let mut delivered = vec![batch];
-        if let Err(error) = (&mut delivered[0].deliveries).await {
-            return Err(ConnectorError::Delivery { topic: name, error });
+        match (&mut delivered[0].deliveries).await {
+            Ok(records) => note_outputs(outputs, &records, delivered[0].pinned.as_ref()),
+            Err(error) => return Err(ConnectorError::Delivery { topic: name, error }),
         }
         // Batches already delivered behind it share one save: under load saves would
         // otherwise pace delivery.
         while let Ok(mut batch) = queued.try_recv() {
             match futures::FutureExt::now_or_never(&mut batch.deliveries) {
-                Some(Ok(_)) => delivered.push(batch),
+                Some(Ok(records)) => {
+                    note_outputs(outputs, &records, batch.pinned.as_ref());
+                    delivered.push(batch);
+                }
                 Some(Err(error)) => return Err(ConnectorError::Delivery { topic: name, error }),
                 None => {
                     next = Some(batch);
@@ -439,7 +607,9 @@ async fn acknowledge(
             }
         }
         for batch in &mut delivered {
-            checkpoint.extend(std::mem::take(&mut batch.positions));
+            checkpoint
+                .positions
+                .extend(std::mem::take(&mut batch.positions));
         }
         store.save(&name, &checkpoint).await?;
         {
@@ -452,10 +622,36 @@ async fn acknowledge(
             }
             status.checkpoints += 1;
         }
-        let _ = acked.send(checkpoint.clone());
+        let _ = acked.send(checkpoint.positions.clone());
         if next.is_none() {
             next = queued.recv().await;
         }
     }
     Ok(())
+}
+
+/// Moves each output partition's offset past the records of a delivered batch, except in
+/// partitions still holding a previous run's records not matched yet.
+fn note_outputs(
+    outputs: &mut OutputOffsets,
+    records: &[RecordMetadata],
+    pinned: Option<&HashSet<TopicPartition>>,
+) {
+    // A batch writes to a few partitions: find each one's last offset before allocating.
+    let mut last: Vec<(&str, i32, i64)> = Vec::new();
+    for record in records.iter().filter(|r| r.offset >= 0) {
+        match last
+            .iter_mut()
+            .find(|(topic, partition, _)| *partition == record.partition && *topic == record.topic)
+        {
+            Some(entry) => entry.2 = entry.2.max(record.offset),
+            None => last.push((&record.topic, record.partition, record.offset)),
+        }
+    }
+    for (topic, partition, offset) in last {
+        let tp = TopicPartition::new(topic, partition);
+        if !pinned.is_some_and(|pinned| pinned.contains(&tp)) {
+            outputs.raise(&tp, offset + 1);
+        }
+    }
 }

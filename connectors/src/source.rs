@@ -78,7 +78,7 @@ pub struct SourceEvent {
 ///
 /// The runner calls [`Source::start`] once with the last saved checkpoint, then
 /// [`Source::next_events`] in a loop, and [`Source::acknowledged`] each time a checkpoint was
-/// saved. Events of one partition must come in order; events of different partitions may
+/// saved; [`Source::stop`] when it stops. Events of one partition must come in order; events of different partitions may
 /// interleave. A source must not drop events because they were not acknowledged yet: after a
 /// crash the runner restarts it from the saved checkpoint, and it reads them again.
 pub trait Source: Send + 'static {
@@ -101,6 +101,13 @@ pub trait Source: Send + 'static {
     /// the topic.
     fn acknowledged(&mut self, checkpoint: &Checkpoint) {
         let _ = checkpoint;
+    }
+
+    /// Called once when the connector stops, after the last checkpoint was saved and passed
+    /// to [`Source::acknowledged`]: the moment to act on it for good (a CDC slot advances
+    /// to it) before the source is dropped.
+    fn stop(&mut self) -> impl Future<Output = ()> + Send {
+        async {}
     }
 
     /// How far the runner is behind the source, in the source's natural unit (bytes of file

@@ -44,6 +44,9 @@ pub struct ConnectorStatus {
     pub dead_letters: u64,
     /// Events `when` filtered out.
     pub filtered: u64,
+    /// Events read again after a restart and found already in the topic, so not produced
+    /// twice.
+    pub deduplicated: u64,
     /// Batches emitted and acknowledged.
     pub batches: u64,
     /// Checkpoints saved.
@@ -69,6 +72,7 @@ impl ConnectorStatus {
             bytes: 0,
             dead_letters: 0,
             filtered: 0,
+            deduplicated: 0,
             batches: 0,
             checkpoints: 0,
             lag: None,
@@ -108,6 +112,7 @@ impl ConnectorStatus {
             "bytes": self.bytes,
             "dead_letters": self.dead_letters,
             "filtered": self.filtered,
+            "deduplicated": self.deduplicated,
             "batches": self.batches,
             "checkpoints": self.checkpoints,
             "lag": self.lag,
@@ -135,6 +140,7 @@ impl ConnectorStatus {
             bytes: count("bytes"),
             dead_letters: count("dead_letters"),
             filtered: count("filtered"),
+            deduplicated: count("deduplicated"),
             batches: count("batches"),
             checkpoints: count("checkpoints"),
             lag: value.get("lag").and_then(Value::as_u64),
