@@ -19,6 +19,8 @@ pub(crate) struct Connect {
     pub config: PathBuf,
     log: PathBuf,
     starts: u32,
+    /// Whether file permissions bind the process even when the tests run as root.
+    permissions_bind: bool,
 }
 
 impl Connect {
@@ -31,6 +33,24 @@ impl Connect {
             config,
             log: dir.join("connect-process.out"),
             starts: 0,
+            permissions_bind: false,
+        };
+        connect.spawn();
+        connect
+    }
+
+    /// As [`Connect::start`], but file permissions apply to the process even when the tests
+    /// run as root (as in CI): it runs without the capabilities that let root read any file
+    /// (`setpriv` drops `CAP_DAC_OVERRIDE` and `CAP_DAC_READ_SEARCH`).
+    pub(crate) fn start_where_permissions_bind(dir: &Path, toml: &str) -> Self {
+        let config = dir.join("connectors.toml");
+        std::fs::write(&config, toml).unwrap();
+        let mut connect = Self {
+            child: None,
+            config,
+            log: dir.join("connect-process.out"),
+            starts: 0,
+            permissions_bind: true,
         };
         connect.spawn();
         connect
@@ -45,7 +65,20 @@ impl Connect {
             .append(true)
             .open(&self.log)
             .unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_weir"))
+        let weir = env!("CARGO_BIN_EXE_weir");
+        let mut command = if self.permissions_bind && rustix::process::geteuid().is_root() {
+            let mut setpriv = Command::new("setpriv");
+            setpriv.args([
+                "--inh-caps=-dac_override,-dac_read_search",
+                "--bounding-set=-dac_override,-dac_read_search",
+                "--",
+                weir,
+            ]);
+            setpriv
+        } else {
+            Command::new(weir)
+        };
+        let child = command
             .args(["connect", "--config"])
             .arg(&self.config)
             .env("RUST_LOG", "info,weir_client=warn")
@@ -53,7 +86,7 @@ impl Connect {
             .stdout(log.try_clone().unwrap())
             .stderr(log)
             .spawn()
-            .unwrap();
+            .expect("starting weir connect (as root through setpriv, from util-linux)");
         self.child = Some(child);
     }
 
