@@ -23,6 +23,7 @@
 
 pub mod checkpoint;
 pub mod config;
+mod delivery;
 pub mod emit;
 pub mod error;
 pub mod file;

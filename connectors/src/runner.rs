@@ -15,21 +15,19 @@
 
 use std::collections::HashSet;
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
-use weir_client::{
-    Acks, Header, Partitioner, Producer, ProducerConfig, ProducerRecord, RecordMetadata,
-    TopicPartition,
-};
+use weir_client::ProducerRecord;
+use weir_client::{Acks, Header, Partitioner, Producer, ProducerConfig, TopicPartition};
 
 use crate::checkpoint::{CheckpointStore, SavedCheckpoint};
 use crate::config::{EmitSettings, SourceSettings};
+use crate::delivery::{BatchDelivered, BatchOutcome, BatchTally, PartitionEnd};
 use crate::emit::{EmitReason, EmittedBatch, PendingBatch, event_value};
 use crate::error::{ConnectorError, SourceError};
 use crate::replay::{self, EVENT_HEADER, OutputOffsets, ReplayFilter};
@@ -48,11 +46,9 @@ const RECORD_OVERHEAD: usize = 256;
 /// The header naming why an event went to the dead-letter topic.
 pub const ERROR_HEADER: &str = "weir.error";
 
-type Deliveries = Pin<Box<dyn Future<Output = weir_client::Result<Vec<RecordMetadata>>> + Send>>;
-
 /// A batch on its way, for the acknowledger.
 struct InFlight {
-    deliveries: Deliveries,
+    deliveries: BatchDelivered,
     batch_records: u64,
     bytes: u64,
     dead_letters: u64,
@@ -265,8 +261,8 @@ impl<S: Source> Runner<S> {
         config.enable_idempotence = settings.acks == Acks::All;
         config.partitioner = settings.partitioner;
         config.batch_size = PRODUCE_BATCH_BYTES;
-        // Every record of the batches in flight must fit in the buffer at once: a record
-        // that waited for memory would be sent after the next batch's flush, out of order.
+        // Every record of the batches in flight fits in the buffer at once, so emitting
+        // never waits for memory (a record that does waits in order, holding up the rest).
         let thresholds = settings.emit.thresholds;
         let per_batch = thresholds.max_bytes
             + config.max_request_size
@@ -524,14 +520,27 @@ impl Emitter<'_> {
         // Records for a topic the producer has no metadata for yet wait for it and are then
         // batched together whatever the flushes said; the first batch to a topic is waited
         // for, so that later batches leave as they were emitted.
-        let new_topic = records
-            .iter()
-            .any(|r| !self.known_topics.contains(&r.topic));
-        if new_topic {
-            self.known_topics
-                .extend(records.iter().map(|r| r.topic.clone()));
+        let mut new_topic = false;
+        let mut previous: Option<&str> = None;
+        for record in &records {
+            // Records run in long stretches of one topic: look each stretch up once.
+            if previous != Some(record.topic.as_str()) {
+                previous = Some(&record.topic);
+                new_topic |= self.known_topics.insert(record.topic.clone());
+            }
         }
-        let sends: Vec<_> = records.into_iter().map(|r| self.producer.send(r)).collect();
+        let (tally, delivered) = BatchTally::new(records.len());
+        for record in records {
+            let tally = tally.clone();
+            // Accepted in order: a record waits here while the buffer is full.
+            self.producer
+                .send_with(record, move |outcome| tally.record(outcome))
+                .await
+                .map_err(|error| ConnectorError::Delivery {
+                    topic: self.settings.topic.clone(),
+                    error,
+                })?;
+        }
         // The flush command must reach the producer before the next batch's records do, so
         // that this batch leaves alone and now: poll it once here, then let it go.
         let mut flush = Box::pin(self.producer.flush());
@@ -541,7 +550,7 @@ impl Emitter<'_> {
             let _ = futures::poll!(&mut flush);
         }
         let in_flight = InFlight {
-            deliveries: Box::pin(futures::future::try_join_all(sends)),
+            deliveries: delivered,
             batch_records: count,
             bytes: bytes as u64,
             dead_letters: dead_letters as u64,
@@ -587,16 +596,16 @@ async fn acknowledge(
     while let Some(batch) = next.take() {
         let outputs = checkpoint.outputs.get_or_insert_default();
         let mut delivered = vec![batch];
-        match (&mut delivered[0].deliveries).await {
-            Ok(records) => note_outputs(outputs, &records, delivered[0].pinned.as_ref()),
+        match outcome((&mut delivered[0].deliveries).await) {
+            Ok(ends) => note_outputs(outputs, &ends, delivered[0].pinned.as_ref()),
             Err(error) => return Err(ConnectorError::Delivery { topic: name, error }),
         }
         // Batches already delivered behind it share one save: under load saves would
         // otherwise pace delivery.
         while let Ok(mut batch) = queued.try_recv() {
-            match futures::FutureExt::now_or_never(&mut batch.deliveries) {
-                Some(Ok(records)) => {
-                    note_outputs(outputs, &records, batch.pinned.as_ref());
+            match futures::FutureExt::now_or_never(&mut batch.deliveries).map(outcome) {
+                Some(Ok(ends)) => {
+                    note_outputs(outputs, &ends, batch.pinned.as_ref());
                     delivered.push(batch);
                 }
                 Some(Err(error)) => return Err(ConnectorError::Delivery { topic: name, error }),
@@ -630,28 +639,22 @@ async fn acknowledge(
     Ok(())
 }
 
+/// A batch's answer; a tally dropped unanswered means the producer went away.
+fn outcome(answer: Result<BatchOutcome, oneshot::error::RecvError>) -> BatchOutcome {
+    answer.unwrap_or(Err(weir_client::Error::Closed))
+}
+
 /// Moves each output partition's offset past the records of a delivered batch, except in
 /// partitions still holding a previous run's records not matched yet.
 fn note_outputs(
     outputs: &mut OutputOffsets,
-    records: &[RecordMetadata],
+    ends: &[PartitionEnd],
     pinned: Option<&HashSet<TopicPartition>>,
 ) {
-    // A batch writes to a few partitions: find each one's last offset before allocating.
-    let mut last: Vec<(&str, i32, i64)> = Vec::new();
-    for record in records.iter().filter(|r| r.offset >= 0) {
-        match last
-            .iter_mut()
-            .find(|(topic, partition, _)| *partition == record.partition && *topic == record.topic)
-        {
-            Some(entry) => entry.2 = entry.2.max(record.offset),
-            None => last.push((&record.topic, record.partition, record.offset)),
-        }
-    }
-    for (topic, partition, offset) in last {
-        let tp = TopicPartition::new(topic, partition);
+    for end in ends {
+        let tp = TopicPartition::new(end.topic.clone(), end.partition);
         if !pinned.is_some_and(|pinned| pinned.contains(&tp)) {
-            outputs.raise(&tp, offset + 1);
+            outputs.raise(&tp, end.next_offset);
         }
     }
 }
