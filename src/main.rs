@@ -44,6 +44,7 @@ enum Command {
     /// Runs a single-node broker until SIGINT or SIGTERM, then closes every log cleanly.
     Broker {
         /// The broker's TOML file (`[broker]`, `[topics.NAME]`); Kafka's defaults without one.
+        /// With `[[sources]]` or `[[consumers]]` the broker hosts them, as `weir run` does.
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
@@ -180,6 +181,17 @@ fn load_config(file: Option<PathBuf>) -> anyhow::Result<BrokerConfig> {
 }
 
 fn run_broker(config: Option<PathBuf>) -> anyhow::Result<()> {
+    // A broker file with sources or consumers hosts them: it is a pipeline on this broker.
+    if let Some(file) = &config {
+        let source =
+            weir_config::Source::load(file).map_err(|errors| anyhow::anyhow!("{errors}"))?;
+        if ["sources", "consumers"]
+            .iter()
+            .any(|key| source.has_top_level_key(key))
+        {
+            return run::run(run::RunArgs::hosted_by_the_broker(file.clone()));
+        }
+    }
     let config = load_config(config)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

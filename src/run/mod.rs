@@ -47,6 +47,13 @@ pub(crate) struct RunArgs {
     check: bool,
 }
 
+impl RunArgs {
+    /// `weir broker --config FILE` for a file with sources or consumers: run it.
+    pub(crate) fn hosted_by_the_broker(file: PathBuf) -> Self {
+        Self { file, check: false }
+    }
+}
+
 /// `weir run`.
 pub(crate) fn run(args: RunArgs) -> anyhow::Result<()> {
     let started = Instant::now();

@@ -24,6 +24,8 @@ pub(crate) struct Run {
     env: Vec<(String, String)>,
     child: Option<Child>,
     log: PathBuf,
+    /// The subcommand running the file: `weir run FILE`, or `weir broker --config FILE`.
+    runs_as: &'static [&'static str],
 }
 
 impl Run {
@@ -52,7 +54,15 @@ impl Run {
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
                 .collect(),
             child: None,
+            runs_as: &["run"],
         }
+    }
+
+    /// The same file run by `weir broker --config FILE` instead: a broker hosting the
+    /// pipeline's sources and consumers.
+    pub(crate) fn run_by_the_broker(mut self) -> Self {
+        self.runs_as = &["broker", "--config"];
+        self
     }
 
     /// `weir run --check FILE`.
@@ -161,7 +171,7 @@ impl Run {
     fn command(&self) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_weir"));
         command
-            .arg("run")
+            .args(self.runs_as)
             .current_dir(self.dir.path())
             .env("RUST_LOG", "info,weir_client=warn")
             .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));

@@ -43,13 +43,23 @@ fn errors(lines: &[String]) -> Vec<String> {
 
 #[test]
 fn error_lines_reach_the_topic_through_a_sigkill() {
+    error_lines_through_a_sigkill(|run| run);
+}
+
+/// The same file given to `weir broker --config`: the broker hosts the file source.
+#[test]
+fn a_broker_hosting_the_source_loses_and_repeats_nothing_through_a_sigkill() {
+    error_lines_through_a_sigkill(Run::run_by_the_broker);
+}
+
+fn error_lines_through_a_sigkill(runs_as: fn(Run) -> Run) {
     let port = free_port().to_string();
     let logs = tempfile::tempdir().unwrap();
     let log_dir = logs.path().display().to_string();
-    let mut run = Run::from_example(
+    let mut run = runs_as(Run::from_example(
         "examples/logs/pipeline.toml",
         &[("WEIR_PORT", &port), ("LOG_DIR", &log_dir)],
-    );
+    ));
     let addr = format!("127.0.0.1:{port}");
     let app = logs.path().join("app.log");
     let first = lines(0, 300);

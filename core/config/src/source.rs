@@ -54,6 +54,12 @@ impl Source {
         }
     }
 
+    /// Whether the root table has `key`, without checking anything else (to tell which
+    /// kind of file this is before reading it as one); `false` if the text is not TOML.
+    pub fn has_top_level_key(&self, key: &str) -> bool {
+        ImDocument::parse(self.text.as_str()).is_ok_and(|document| document.contains_key(key))
+    }
+
     /// The directory relative paths in the file are resolved against: the file's own.
     pub fn directory(&self) -> &Path {
         self.file.parent().unwrap_or(Path::new(""))
