@@ -14,26 +14,41 @@ use sqlx::{Column as _, Row, TypeInfo as _, ValueRef as _};
 /// The prefix of columns the source adds to a query.
 pub(crate) const OWN_PREFIX: &str = "__weir_";
 
-/// A Postgres row as JSON.
-pub(crate) fn postgres(row: &PgRow) -> Map<String, Value> {
+/// A row as a JSON object, each column but the source's own turned into a value by
+/// `value` (given the row, the column's index and the column); SQL NULL is null.
+fn object<R: Row>(
+    row: &R,
+    value: impl Fn(&R, usize, &<R::Database as sqlx::Database>::Column) -> Value,
+) -> Map<String, Value>
+where
+    usize: sqlx::ColumnIndex<R>,
+{
     let mut object = Map::new();
     for (index, column) in row.columns().iter().enumerate() {
         let name = column.name();
         if name.starts_with(OWN_PREFIX) {
             continue;
         }
-        object.insert(name.to_owned(), postgres_value(row, index));
+        let is_null = row.try_get_raw(index).is_ok_and(|raw| raw.is_null());
+        let json = if is_null {
+            Value::Null
+        } else {
+            value(row, index, column)
+        };
+        object.insert(name.to_owned(), json);
     }
     object
+}
+
+/// A Postgres row as JSON.
+pub(crate) fn postgres(row: &PgRow) -> Map<String, Value> {
+    object(row, |row, index, _| postgres_value(row, index))
 }
 
 fn postgres_value(row: &PgRow, index: usize) -> Value {
     let Ok(raw) = row.try_get_raw(index) else {
         return Value::Null;
     };
-    if raw.is_null() {
-        return Value::Null;
-    }
     let type_name = raw.type_info().name().to_owned();
     let decoded = match type_name.as_str() {
         "BOOL" => row.try_get::<bool, _>(index).ok().map(Value::Bool),
@@ -85,24 +100,13 @@ fn postgres_value(row: &PgRow, index: usize) -> Value {
 
 /// A MySQL or MariaDB row as JSON.
 pub(crate) fn mysql(row: &MySqlRow) -> Map<String, Value> {
-    let mut object = Map::new();
-    for (index, column) in row.columns().iter().enumerate() {
-        let name = column.name();
-        if name.starts_with(OWN_PREFIX) {
-            continue;
-        }
-        object.insert(name.to_owned(), mysql_value(row, index));
-    }
-    object
+    object(row, |row, index, _| mysql_value(row, index))
 }
 
 fn mysql_value(row: &MySqlRow, index: usize) -> Value {
     let Ok(raw) = row.try_get_raw(index) else {
         return Value::Null;
     };
-    if raw.is_null() {
-        return Value::Null;
-    }
     let type_name = raw.type_info().name().to_owned();
     let decoded = match type_name.as_str() {
         "BOOLEAN" => row
@@ -163,25 +167,16 @@ fn mysql_value(row: &MySqlRow, index: usize) -> Value {
 /// a date or time turned into RFC 3339 when it parses as one, and INTEGER in a BOOLEAN
 /// column as a boolean.
 pub(crate) fn sqlite(row: &SqliteRow) -> Map<String, Value> {
-    let mut object = Map::new();
-    for (index, column) in row.columns().iter().enumerate() {
-        let name = column.name();
-        if name.starts_with(OWN_PREFIX) {
-            continue;
-        }
+    object(row, |row, index, column| {
         let declared = column.type_info().name().to_ascii_uppercase();
-        object.insert(name.to_owned(), sqlite_value(row, index, &declared));
-    }
-    object
+        sqlite_value(row, index, &declared)
+    })
 }
 
 fn sqlite_value(row: &SqliteRow, index: usize, declared: &str) -> Value {
     let Ok(raw) = row.try_get_raw(index) else {
         return Value::Null;
     };
-    if raw.is_null() {
-        return Value::Null;
-    }
     let storage = raw.type_info().name().to_owned();
     match storage.as_str() {
         "INTEGER" => match row.try_get_unchecked::<i64, _>(index) {
