@@ -5,8 +5,8 @@
 //! row per transaction, measured as the consumer's receive time less the event's
 //! `commit_time`.
 //!
-//! Needs PostgreSQL on 127.0.0.1:5432 with `wal_level = logical`. Run with
-//! `cargo bench -p weir-connectors --bench sql_cdc`.
+//! Needs PostgreSQL with `wal_level = logical`: 127.0.0.1:5432, or the server
+//! `WEIR_BENCH_POSTGRES_URL` names. Run with `cargo bench -p weir-connectors --bench sql_cdc`.
 
 #![allow(clippy::unwrap_used, missing_docs)]
 
@@ -21,16 +21,20 @@ use weir_connectors::sql::cdc::CdcSource;
 use weir_connectors::{Checkpoint, ConnectConfig, Source as _};
 
 const ROWS: u64 = 200_000;
-const URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+/// The database: `WEIR_BENCH_POSTGRES_URL`, else the machine's server.
+fn url() -> String {
+    std::env::var("WEIR_BENCH_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+}
 
 async fn exec(sql: &str) {
-    let mut c = sqlx::PgConnection::connect(URL).await.unwrap();
+    let mut c = sqlx::PgConnection::connect(&url()).await.unwrap();
     sqlx::raw_sql(sql).execute(&mut c).await.unwrap();
 }
 
 async fn drop_slot(name: &str) {
     for _ in 0..50 {
-        let mut c = sqlx::PgConnection::connect(URL).await.unwrap();
+        let mut c = sqlx::PgConnection::connect(&url()).await.unwrap();
         let dropped = sqlx::raw_sql(&format!(
             "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots \
              WHERE slot_name = '{name}'; DROP PUBLICATION IF EXISTS {name}"
@@ -58,7 +62,7 @@ fn cdc_settings(schema: &str) -> CdcSettings {
 fn settings(schema: &str) -> SqlSettings {
     SqlSettings {
         database: Database::Postgres,
-        url: URL.to_owned(),
+        url: url(),
         mode: SqlMode::Cdc(cdc_settings(schema)),
         table: Some(format!("{schema}.orders")),
         column: String::new(),
@@ -132,9 +136,10 @@ async fn latency(schema: &str, seconds: u64) -> (f64, f64, usize) {
     });
     let connectors = format!(
         "[cluster]\nbootstrap = [\"{address}\"]\n[topics.changes]\npartitions = 1\n\
-         [[sources]]\nname = \"{schema}\"\nkind = \"postgres\"\nurl = \"{URL}\"\ntopic = \"changes\"\n\
+         [[sources]]\nname = \"{schema}\"\nkind = \"postgres\"\nurl = \"{}\"\ntopic = \"changes\"\n\
          mode = \"cdc\"\ntable = \"{schema}.orders\"\nslot = \"{schema}\"\npublication = \"{schema}\"\n\
-         poll_interval = \"5ms\"\n[sources.emit]\nmax_records = 500\nmax_delay = \"2ms\"\n"
+         poll_interval = \"5ms\"\n[sources.emit]\nmax_records = 500\nmax_delay = \"2ms\"\n",
+        url()
     );
     let config = ConnectConfig::parse(&weir_config::Source::new(
         dir.path().join("c.toml"),
@@ -147,7 +152,7 @@ async fn latency(schema: &str, seconds: u64) -> (f64, f64, usize) {
     }));
     // Wait for the slot, then write.
     loop {
-        let mut c = sqlx::PgConnection::connect(URL).await.unwrap();
+        let mut c = sqlx::PgConnection::connect(&url()).await.unwrap();
         let found: Option<(String,)> =
             sqlx::query_as("SELECT slot_name::text FROM pg_replication_slots WHERE slot_name = $1")
                 .bind(schema)
@@ -163,7 +168,7 @@ async fn latency(schema: &str, seconds: u64) -> (f64, f64, usize) {
     let writer = {
         let schema = schema.to_owned();
         tokio::spawn(async move {
-            let mut c = sqlx::PgConnection::connect(URL).await.unwrap();
+            let mut c = sqlx::PgConnection::connect(&url()).await.unwrap();
             let mut tick = tokio::time::interval(Duration::from_millis(1));
             for n in 0..total {
                 tick.tick().await;

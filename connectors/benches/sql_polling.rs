@@ -1,7 +1,8 @@
 //! Rows per second a database source reads by incremental polling: 200k rows already in a
 //! table (Postgres in a scratch schema on 127.0.0.1:5432, SQLite in a temporary file),
 //! read from an empty checkpoint to the last row, the rows turned into JSON events. The
-//! broker is not part of this measurement.
+//! broker is not part of this measurement. `WEIR_BENCH_POSTGRES_URL` names another
+//! Postgres server than 127.0.0.1:5432.
 
 #![allow(clippy::unwrap_used, missing_docs)]
 
@@ -49,7 +50,9 @@ fn polling(c: &mut Criterion) {
         .build()
         .unwrap();
     let schema = format!("weir_bench{}", std::process::id());
-    let pg_url = "postgres://postgres@127.0.0.1:5432/test";
+    let pg_url = std::env::var("WEIR_BENCH_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+    let pg_url = pg_url.as_str();
     runtime.block_on(async {
         let mut c = sqlx::PgConnection::connect(pg_url).await.unwrap();
         sqlx::raw_sql(&format!(

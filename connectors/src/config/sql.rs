@@ -127,6 +127,41 @@ const MODES: [(&str, &str); 5] = [
     ("cdc", "cdc"),
 ];
 
+/// Keys that only some modes read, and those modes: a key set in another mode would be
+/// silently ignored (a CDC `tables` list on a polling source, say), so it is an error.
+const MODE_KEYS: [(&str, &[&str]); 12] = [
+    ("tables", &["cdc"]),
+    ("slot", &["cdc"]),
+    ("publication", &["cdc"]),
+    ("snapshot", &["cdc"]),
+    ("heartbeat_interval", &["cdc"]),
+    ("channel", &["notify"]),
+    ("install_trigger", &["notify"]),
+    ("query", &["query"]),
+    ("initial_cursor", &["query"]),
+    ("timestamp_column", &["timestamp", "notify"]),
+    ("column", POLLING_MODES),
+    ("safety_lag", POLLING_MODES),
+];
+const POLLING_MODES: &[&str] = &["incrementing", "timestamp", "query", "notify"];
+
+/// Rejects each key of [`MODE_KEYS`] that is set but not read in `mode`.
+fn reject_keys_of_other_modes(table: &mut TableReader<'_>, mode: &str) {
+    for (key, modes) in MODE_KEYS {
+        if table.has(key) && !modes.contains(&mode) {
+            let only = modes
+                .iter()
+                .map(|m| format!("mode = \"{m}\""))
+                .collect::<Vec<_>>()
+                .join(" or ");
+            table.reject(
+                key,
+                format!("only used in {only}, not in mode = \"{mode}\""),
+            );
+        }
+    }
+}
+
 /// `weir_` and the connector name as a slot name can have it: lower-case letters, digits
 /// and underscores, at most 63 bytes.
 fn default_slot_name(connector: &str) -> String {
@@ -164,7 +199,10 @@ impl SqlSettings {
                 None
             }
         };
-        let mode = table.one_of("mode", &MODES).unwrap_or("incrementing");
+        let chosen = table.one_of("mode", &MODES);
+        // A mode written wrongly is reported already; other keys are not judged against it.
+        let mode_known = chosen.is_some() || !table.has("mode");
+        let mode = chosen.unwrap_or("incrementing");
         let name = table.string("table");
         let column = table.string("column");
         let timestamp_column = table.string("timestamp_column");
@@ -197,6 +235,9 @@ impl SqlSettings {
         let heartbeat = table.ensure("heartbeat_interval", heartbeat, "positive", |d| {
             !d.is_zero()
         });
+        if mode_known {
+            reject_keys_of_other_modes(table, mode);
+        }
         if mode == "cdc" {
             if database != Database::Postgres {
                 table.reject("mode", "mode = \"cdc\" needs kind = \"postgres\"");

@@ -161,12 +161,27 @@ impl TablePoll {
                     from_text(db, 1, column_type)
                 ));
             }
+            // After (ts, id): written so the `(ts, id)` index gives a range starting at
+            // the cursor. `ts > $1 OR (ts = $1 AND id > $2)` would say the same, but no
+            // planner turns that OR into a range, so each poll would scan the index from
+            // its start and polling a large table would slow down quadratically.
+            ([(ts, ts_type), (id, id_type)], [ts_value, id_value]) if db == Database::Postgres => {
+                params.push(Param::Text(ts_value.clone()));
+                params.push(Param::Text(id_value.clone()));
+                condition.push_str(&format!(
+                    " AND (t.{ts}, t.{id}) > ({}, {})",
+                    from_text(db, 1, ts_type),
+                    from_text(db, 2, id_type)
+                ));
+            }
+            // MySQL and SQLite: a range on the timestamp, the tie-break as a filter inside it
+            // (the same rows; MariaDB does not use an index for row comparisons).
             ([(ts, ts_type), (id, id_type)], [ts_value, id_value]) => {
                 params.push(Param::Text(ts_value.clone()));
                 params.push(Param::Text(ts_value.clone()));
                 params.push(Param::Text(id_value.clone()));
                 condition.push_str(&format!(
-                    " AND (t.{ts} > {} OR (t.{ts} = {} AND t.{id} > {}))",
+                    " AND t.{ts} >= {} AND (t.{ts} > {} OR t.{id} > {})",
                     from_text(db, 1, ts_type),
                     from_text(db, 2, ts_type),
                     from_text(db, 3, id_type)
@@ -221,13 +236,27 @@ mod tests {
         assert!(sql.contains("t.\"tag\"::text AS \"tag\""), "{sql}");
         assert!(
             sql.contains(
-                "(t.\"updated_at\" > CAST($1 AS timestamp with time zone) OR \
-                 (t.\"updated_at\" = CAST($2 AS timestamp with time zone) AND t.\"id\" > CAST($3 AS bigint)))"
+                "(t.\"updated_at\", t.\"id\") > \
+                 (CAST($1 AS timestamp with time zone), CAST($2 AS bigint))"
             ),
             "{sql}"
         );
         assert!(
             sql.ends_with("ORDER BY t.\"updated_at\", t.\"id\" LIMIT 10"),
+            "{sql}"
+        );
+        assert_eq!(params.len(), 2);
+        let sqlite = TablePoll::new(
+            Database::Sqlite,
+            "orders",
+            &columns(),
+            &["updated_at", "id"],
+            10,
+        )
+        .unwrap();
+        let (sql, params) = sqlite.rows_after(Some(&["t0".into(), "7".into()]), None);
+        assert!(
+            sql.contains("t.\"updated_at\" >= ? AND (t.\"updated_at\" > ? OR t.\"id\" > ?)"),
             "{sql}"
         );
         assert_eq!(params.len(), 3);

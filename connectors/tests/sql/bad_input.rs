@@ -115,3 +115,29 @@ fn config_errors_name_file_line_and_key() {
         "{errors}"
     );
 }
+
+#[test]
+fn keys_of_another_mode_are_errors_not_ignored() {
+    let text = "[cluster]\nbootstrap = [\"127.0.0.1:9092\"]\n\
+                [[sources]]\nname = \"a\"\nkind = \"postgres\"\ntopic = \"t\"\n\
+                url = \"postgres://x\"\nmode = \"incrementing\"\ntable = \"orders\"\n\
+                column = \"id\"\ntables = [\"orders\", \"lines\"]\n\
+                [[sources]]\nname = \"b\"\nkind = \"postgres\"\ntopic = \"t\"\nurl = \"postgres://x\"\n\
+                mode = \"cdc\"\ntable = \"orders\"\ncolumn = \"id\"\n";
+    let source = weir_config::Source::new("/etc/weir/connectors.toml", text);
+    let errors = weir_connectors::ConnectConfig::parse(&source)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        errors.contains(
+            "connectors.toml:11:10: sources[0].tables: only used in mode = \"cdc\", \
+             not in mode = \"incrementing\""
+        ),
+        "{errors}"
+    );
+    assert!(
+        errors.contains("connectors.toml:19:10: sources[1].column: only used in mode ="),
+        "{errors}"
+    );
+    assert!(errors.contains("not in mode = \"cdc\""), "{errors}");
+}

@@ -212,6 +212,20 @@ async fn unchanged_toast_columns_are_marked_not_invented() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn snapshot_then_stream_loses_and_repeats_no_row() {
+    snapshot_then_stream(false).await;
+}
+
+/// Asynchronous commits become visible before their commit record is written out, so a
+/// snapshot can see transactions committed past the WAL write position it read: the
+/// overlap must be judged by the insert position.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snapshot_then_stream_with_asynchronous_commits_loses_and_repeats_no_row() {
+    snapshot_then_stream(true).await;
+}
+
+/// 500 rows, then 200 inserted one per transaction while the slot is created and the
+/// snapshot read (with `synchronous_commit = off` when `asynchronous`): each arrives once.
+async fn snapshot_then_stream(asynchronous: bool) {
     let db = Scratch::new(Kind::Postgres).await;
     let _slot = SlotGuard {
         name: db.name.clone(),
@@ -230,6 +244,12 @@ async fn snapshot_then_stream_loses_and_repeats_no_row() {
     // Rows keep arriving while the slot is created and the snapshot read.
     let writer = {
         let mut c = db.pg().await;
+        if asynchronous {
+            sqlx::raw_sql("SET synchronous_commit = off")
+                .execute(&mut c)
+                .await
+                .unwrap();
+        }
         tokio::spawn(async move {
             for n in 501..=700 {
                 sqlx::query("INSERT INTO orders VALUES ($1, 'after')")

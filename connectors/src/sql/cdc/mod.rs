@@ -13,6 +13,12 @@
 //! position and the source skips what the checkpoint says is already in the topic, so
 //! duplicates are at most the events sent but not yet acknowledged when it stopped.
 //!
+//! **Reading.** Each read first advances the slot to what is acknowledged, then peeks,
+//! both in one task that nothing else overlaps: a slot serves one session at a time, so an
+//! advance sent while a peek is still running fails as "slot busy". Reads follow each
+//! other at once while changes flow; after a read finds none the wait doubles from 2 ms up
+//! to `poll_interval`.
+//!
 //! **Quiet slots.** A heartbeat (`pg_logical_emit_message`) every `heartbeat_interval`
 //! gives the slot something to read when the captured tables are quiet; once every event
 //! handed out is acknowledged, the slot advances past heartbeats and transactions that had
@@ -64,9 +70,10 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
 /// How often to read the slot's lag for the status at most.
 const LAG_INTERVAL: Duration = Duration::from_secs(1);
-
-/// One row of a peek: a pgoutput message and its LSN.
-type PeekedRow = (Lsn, Vec<u8>);
+/// The wait before peeking again after the first peek that found no change: it doubles
+/// with each further empty peek up to `poll_interval`, so a busy slot is read again almost
+/// at once and a quiet one costs the server little.
+const FIRST_IDLE_WAIT: Duration = Duration::from_millis(2);
 
 /// What waits to be handed to the runner.
 enum Buffered {
@@ -102,8 +109,10 @@ struct Running {
     next_lag: Instant,
     backoff: Duration,
     snapshot: Option<tokio::sync::mpsc::Receiver<Result<SnapshotBatch, sqlx::Error>>>,
-    /// A peek under way.
-    peek: Option<tokio::task::JoinHandle<Result<Vec<PeekedRow>, sqlx::Error>>>,
+    /// A read of the slot (advance, then peek) under way.
+    read: Option<tokio::task::JoinHandle<Result<slot::SlotRead, (&'static str, sqlx::Error)>>>,
+    /// The wait before the next peek if this one finds nothing.
+    idle_wait: Duration,
 }
 
 /// The CDC source; see the module documentation.
@@ -227,7 +236,8 @@ impl CdcSource {
             next_lag: now,
             backoff: FIRST_BACKOFF,
             snapshot: None,
-            peek: None,
+            read: None,
+            idle_wait: FIRST_IDLE_WAIT,
         });
         Ok(resumed)
     }
@@ -357,27 +367,48 @@ impl CdcSource {
         Some(Bytes::from(parts.join("|")))
     }
 
-    /// Peeks at the slot and buffers the transactions not handed out yet.
+    /// Where the slot may advance to now, if further than it is: the acknowledged
+    /// position, or past quiet points once every event handed out is acknowledged.
+    fn advance_target(&self) -> Option<Lsn> {
+        let running = self.running.as_ref()?;
+        let target = if self.acked >= self.last_event_end {
+            self.acked.max(self.quiet_through)
+        } else {
+            self.acked
+        };
+        (target > running.advanced && !self.snapshot_pending).then_some(target)
+    }
+
+    /// Advances the slot as acknowledgements allow, peeks at it and buffers the
+    /// transactions not handed out yet.
     async fn read_changes(&mut self) -> Result<(), SqlError> {
+        let advance_to = self.advance_target();
         let Some(running) = self.running.as_mut() else {
             return Ok(());
         };
         let limit = (self.settings.batch_size as usize + self.skipped_rows).min(i32::MAX as usize);
-        // The peek runs in its own task and is awaited through its handle, kept until it
-        // finishes: the runner may drop this call at any await, and a peek abandoned
+        // Advancing first means the peek decodes little that was handed out before. Both
+        // run in one task, awaited through its handle and kept until it finishes: the
+        // runner may drop this call at any await, and an advance or peek abandoned
         // half-way would keep the slot busy on the server while the next one starts.
-        let peek = running.peek.get_or_insert_with(|| {
+        let read = running.read.get_or_insert_with(|| {
             let (pool, cdc) = (running.pool.clone(), self.cdc.clone());
-            tokio::spawn(async move { slot::peek(&pool, &cdc, limit as i32).await })
+            tokio::spawn(async move {
+                slot::advance_and_peek(&pool, &cdc, advance_to, limit as i32).await
+            })
         });
-        let finished = peek.await;
-        running.peek = None;
-        let rows = finished
-            .unwrap_or(Err(sqlx::Error::WorkerCrashed))
-            .map_err(|error| SqlError::Query {
-                sql: slot::PEEK.to_owned(),
+        let finished = read.await;
+        running.read = None;
+        let read = finished
+            .unwrap_or(Err((slot::PEEK, sqlx::Error::WorkerCrashed)))
+            .map_err(|(sql, error)| SqlError::Query {
+                sql: sql.to_owned(),
                 error,
             })?;
+        if let Some(lsn) = read.advanced {
+            running.advanced = running.advanced.max(lsn);
+        }
+        let rows = read.rows;
         let mut open: Option<OpenTransaction> = None;
         let mut skipped = 0;
         for (lsn, data) in rows {
@@ -567,22 +598,13 @@ impl CdcSource {
         Ok(())
     }
 
-    /// Advances the slot as far as acknowledgements allow, writes a heartbeat when due and
-    /// refreshes the lag.
+    /// Writes a heartbeat when due and refreshes the lag. (The slot advances with each
+    /// read, see [`Self::read_changes`].)
     async fn maintain(&mut self) -> Result<(), sqlx::Error> {
-        let target = if self.acked >= self.last_event_end {
-            self.acked.max(self.quiet_through)
-        } else {
-            self.acked
-        };
         let Some(running) = self.running.as_mut() else {
             return Ok(());
         };
         let now = Instant::now();
-        if target > running.advanced && !self.snapshot_pending {
-            slot::advance(&running.pool, &self.cdc.slot, target).await?;
-            running.advanced = target;
-        }
         if now >= running.next_heartbeat && !self.snapshot_pending {
             slot::heartbeat(&running.pool).await?;
             running.next_heartbeat = now + self.cdc.heartbeat_interval;
@@ -594,11 +616,14 @@ impl CdcSource {
         Ok(())
     }
 
-    /// One round: keep the slot in shape, then read snapshot rows or changes when the
-    /// buffer is empty.
+    /// One round: finish a read under way, or else keep the slot in shape and read
+    /// snapshot rows or changes when the buffer is empty.
     async fn round(&mut self) -> Result<(), SqlError> {
+        if self.running.as_ref().is_some_and(|r| r.read.is_some()) {
+            return self.read_changes_paced().await;
+        }
         self.maintain().await.map_err(|error| SqlError::Query {
-            sql: "advancing the slot, heartbeat or lag".to_owned(),
+            sql: "heartbeat or slot lag".to_owned(),
             error,
         })?;
         if !self.buffered.is_empty() {
@@ -610,22 +635,29 @@ impl CdcSource {
                 error,
             });
         }
-        let Some(running) = self.running.as_mut() else {
-            return Ok(());
-        };
-        if running.peek.is_none() {
+        if let Some(running) = self.running.as_ref() {
             tokio::time::sleep_until(running.next_peek).await;
-            running.next_peek = Instant::now() + self.settings.poll_interval;
         }
+        self.read_changes_paced().await
+    }
+
+    /// Reads changes, then sets when to read next: at once after changes (more may be
+    /// waiting), else after a wait that grows while the slot stays quiet.
+    async fn read_changes_paced(&mut self) -> Result<(), SqlError> {
         self.read_changes().await?;
-        if self
+        let found = self
             .buffered
             .iter()
-            .any(|b| matches!(b, Buffered::Event(..)))
-        {
-            // More may be waiting: peek again at once after these are handed out.
-            if let Some(running) = self.running.as_mut() {
-                running.next_peek = Instant::now();
+            .any(|b| matches!(b, Buffered::Event(..)));
+        let poll_interval = self.settings.poll_interval;
+        if let Some(running) = self.running.as_mut() {
+            let now = Instant::now();
+            if found {
+                running.next_peek = now;
+                running.idle_wait = FIRST_IDLE_WAIT.min(poll_interval);
+            } else {
+                running.next_peek = now + running.idle_wait;
+                running.idle_wait = (running.idle_wait * 2).min(poll_interval);
             }
         }
         Ok(())

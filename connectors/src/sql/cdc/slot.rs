@@ -323,6 +323,37 @@ pub(crate) async fn peek(
         .collect())
 }
 
+/// What one read of the slot did: where it advanced the slot to first, if it did, and the
+/// changes it peeked at.
+pub(crate) struct SlotRead {
+    pub(crate) advanced: Option<Lsn>,
+    pub(crate) rows: Vec<(Lsn, Vec<u8>)>,
+}
+
+/// Advances the slot to `advance_to` (when given), then peeks at up to `max_changes`: one
+/// after the other, because a slot serves one session at a time (another session's call
+/// fails with SQLSTATE 55006), and in one call so that a caller keeping this future whole
+/// never overlaps the two. Fails with the SQL that failed.
+pub(crate) async fn advance_and_peek(
+    pool: &PgPool,
+    settings: &CdcSettings,
+    advance_to: Option<Lsn>,
+    max_changes: i32,
+) -> Result<SlotRead, (&'static str, sqlx::Error)> {
+    if let Some(to) = advance_to {
+        advance(pool, &settings.slot, to)
+            .await
+            .map_err(|error| (ADVANCE, error))?;
+    }
+    let rows = peek(pool, settings, max_changes)
+        .await
+        .map_err(|error| (PEEK, error))?;
+    Ok(SlotRead {
+        advanced: advance_to,
+        rows,
+    })
+}
+
 /// The SQL that moves slot `$1` to `$2`.
 pub(crate) const ADVANCE: &str =
     "SELECT end_lsn::text FROM pg_replication_slot_advance($1, $2::text::pg_lsn)";

@@ -8,7 +8,21 @@
 //! (`pg_current_snapshot()`: `xmin:xmax:xip…`) tell which: a streamed transaction whose
 //! id the snapshot sees as committed is already in it and is skipped ([`SnapshotXids`]).
 //! Transactions committed after the snapshot's WAL position cannot be visible in it, so the
-//! check stops once the stream passes that position.
+//! check stops once the stream passes that position. That position is the WAL *insert*
+//! position: an asynchronous commit (`synchronous_commit = off`) is visible before its
+//! commit record is written out, so the write position may lie before commits the
+//! snapshot sees.
+//!
+//! **The edge at the slot's creation.** A transaction whose commit record lies before the
+//! slot's consistent point is not streamed, so the snapshot must see it. It does once the
+//! transaction has left the server's list of running transactions, which a committing
+//! backend does a moment after writing its commit record and marking it committed (longer
+//! when it waits for a synchronous standby). The snapshot is taken after the slot exists,
+//! so only such a transaction caught in that moment could be missing: the snapshot is
+//! taken again until none of the transactions it sees as running is already committed.
+//! (Commit times play no part: visibility is by transaction id, so a row committed "in
+//! the same microsecond" as the slot is either before its consistent point, and then
+//! visible to the snapshot, or after it, and then streamed.)
 
 use serde_json::{Map, Value, json};
 use sqlx::postgres::PgConnection;
@@ -154,19 +168,33 @@ struct SnapshotReader {
 
 /// The name of the cursor over the table being read.
 const CURSOR: &str = "weir_snapshot";
+/// The snapshot, the WAL insert position after it, and whether a transaction it sees as
+/// running is already committed (it is between its commit record and leaving the list of
+/// running transactions), all from the statement that takes the snapshot.
+const TAKE_SNAPSHOT: &str = "SELECT pg_current_snapshot()::text, pg_current_wal_insert_lsn()::text, \
+     EXISTS (SELECT 1 FROM pg_snapshot_xip(pg_current_snapshot()) x \
+     WHERE pg_xact_status(x) = 'committed')";
+/// The wait before taking the snapshot again when it caught a transaction mid-commit.
+const RETAKE_WAIT: std::time::Duration = std::time::Duration::from_millis(5);
 
 impl SnapshotReader {
     /// Opens the snapshot transaction and the first table's cursor.
     async fn open(url: &str, tables: Vec<CapturedTable>, batch: u32) -> Result<Self, sqlx::Error> {
         let mut connection = PgConnection::connect_with(&connect_options(url)?).await?;
-        connection
-            .execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            .await?;
-        // The first statement takes the snapshot; the WAL position is read after it.
-        let (xids, lsn): (String, String) =
-            sqlx::query_as("SELECT pg_current_snapshot()::text, pg_current_wal_lsn()::text")
+        let (xids, lsn) = loop {
+            connection
+                .execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                .await?;
+            // The first statement takes the snapshot; the WAL position is read after it.
+            let (xids, lsn, mid_commit): (String, String, bool) = sqlx::query_as(TAKE_SNAPSHOT)
                 .fetch_one(&mut connection)
                 .await?;
+            if !mid_commit {
+                break (xids, lsn);
+            }
+            connection.execute("ROLLBACK").await?;
+            tokio::time::sleep(RETAKE_WAIT).await;
+        };
         let xids = SnapshotXids::parse(&xids, Lsn::parse(&lsn).unwrap_or_default())
             .ok_or_else(|| sqlx::Error::Protocol(format!("unreadable snapshot {xids}")))?;
         let mut reader = Self {
