@@ -743,6 +743,25 @@ impl Source for CdcSource {
         }
     }
 
+    /// Moves the slot to the last acknowledged position before the source goes away, so
+    /// the server can drop that WAL and a restart does not read it again.
+    async fn stop(&mut self) {
+        // A read under way holds the slot; an advance beside it would be refused.
+        if let Some(read) = self.running.as_mut().and_then(|r| r.read.take()) {
+            let _ = read.await;
+        }
+        let (Some(to), Some(running)) = (self.advance_target(), self.running.as_ref()) else {
+            return;
+        };
+        if let Err(error) = slot::advance(&running.pool, &self.cdc.slot, to).await {
+            tracing::warn!(
+                slot = self.cdc.slot,
+                %error,
+                "could not advance the slot on stop; a restart reads from its last position"
+            );
+        }
+    }
+
     fn lag(&self) -> Option<u64> {
         self.lag
     }
