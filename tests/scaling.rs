@@ -1,0 +1,253 @@
+//! Scaling, process level: a fourth `weir broker` joins a three-broker cluster under an
+//! `acks=all` load and `weir cluster rebalance` moves replicas onto it (KIP-455
+//! reassignment: the new replicas catch up, then the old ones leave and delete their logs).
+//! No acknowledged record may be lost or moved, and the old brokers keep no copy of what
+//! they gave away. Also: AlterPartitionReassignments' error codes through the Rust admin
+//! client, and `weir partition reassign` moving one partition.
+
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use support::cluster::{
+    Cluster, PATIENT_TIMEOUTS, assert_acknowledged_at_their_offsets, create_topic,
+    fully_replicated, produce_continuously, read_back,
+};
+use support::kafka::{self, PATIENCE};
+use weir_client::{Admin, AdminConfig, Reassignment};
+
+/// Runs `weir` with `args` against `addr`; its stdout, after checking it succeeded.
+fn weir(addr: &str, args: &[&str]) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_weir"))
+        .args(args)
+        .args(["--bootstrap", addr, "--timeout", "30s"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "weir {args:?} failed: {}{text}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    text
+}
+
+/// Each partition's replicas, by partition.
+fn replicas(cluster: &Cluster, topic: &str) -> BTreeMap<i32, Vec<i32>> {
+    let metadata = cluster.metadata(Some(topic)).unwrap();
+    let t = metadata
+        .topics()
+        .iter()
+        .find(|t| t.name() == topic)
+        .unwrap();
+    t.partitions()
+        .iter()
+        .map(|p| (p.id(), p.replicas().to_vec()))
+        .collect()
+}
+
+/// Waits until `broker` holds a log directory for exactly the partitions of `topic` it is a
+/// replica of.
+fn wait_for_copies(
+    cluster: &mut Cluster,
+    broker: i32,
+    topic: &str,
+    assigned: &BTreeMap<i32, Vec<i32>>,
+) {
+    let dir = cluster.node(broker).data_dir();
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let wrong: Vec<String> = assigned
+            .iter()
+            .filter(|(p, replicas)| {
+                replicas.contains(&broker) != dir.join(format!("{topic}-{p}")).exists()
+            })
+            .map(|(p, replicas)| format!("{topic}-{p} (replicas {replicas:?})"))
+            .collect();
+        if wrong.is_empty() {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "broker {broker}'s copies do not match its assignment: {wrong:?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[tokio::test]
+async fn a_fourth_broker_takes_replicas_under_load_without_losing_records() {
+    let mut cluster = Cluster::start_with_timeouts(3, PATIENT_TIMEOUTS, "");
+    let topic = support::topic_name("scaling");
+    let partitions = 6;
+    create_topic(
+        &cluster,
+        &topic,
+        partitions,
+        3,
+        &[("min.insync.replicas", "2")],
+    )
+    .await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let producing = produce_continuously(
+        cluster.bootstrap(),
+        topic.clone(),
+        partitions,
+        Arc::clone(&stop),
+    );
+    std::thread::sleep(Duration::from_secs(2));
+
+    assert_eq!(cluster.add_broker(), 4);
+    cluster.wait_for_brokers(4);
+    let addr = cluster.node(1).addr();
+    let plan = weir(&addr, &["cluster", "rebalance", "--dry-run"]);
+    eprintln!("{plan}");
+    assert!(plan.contains("TARGET"), "the plan is printed: {plan}");
+    assert!(
+        replicas(&cluster, &topic).values().all(|r| !r.contains(&4)),
+        "a dry run moves nothing"
+    );
+    let started = Instant::now();
+    let applied = weir(&addr, &["cluster", "rebalance", "--wait"]);
+    eprintln!("{applied}rebalance done in {:?}", started.elapsed());
+    std::thread::sleep(Duration::from_secs(1));
+    stop.store(true, Ordering::Relaxed);
+    let (acked, failed) = producing.join().unwrap();
+    eprintln!(
+        "{} records acknowledged, {failed} failed while replicas moved",
+        acked.len()
+    );
+    assert!(
+        acked.len() > 500,
+        "the producer kept going: {}",
+        acked.len()
+    );
+    assert_eq!(
+        failed, 0,
+        "no delivery failed for good while replicas moved"
+    );
+
+    cluster.wait_until("every replica in sync", PATIENCE, |m| {
+        fully_replicated(m, &topic)
+    });
+    let assigned = replicas(&cluster, &topic);
+    let mut per_broker: BTreeMap<i32, usize> = BTreeMap::new();
+    for r in assigned.values() {
+        assert_eq!(r.len(), 3, "the replication factor stays: {assigned:?}");
+        for b in r {
+            *per_broker.entry(*b).or_default() += 1;
+        }
+    }
+    assert!(
+        per_broker.get(&4).is_some_and(|n| *n >= 4),
+        "broker 4 hosts its share: {per_broker:?}"
+    );
+    assert!(
+        per_broker.values().all(|n| (4..=5).contains(n)),
+        "replicas spread evenly: {per_broker:?}"
+    );
+    for broker in 1..=4 {
+        wait_for_copies(&mut cluster, broker, &topic, &assigned);
+    }
+    let ongoing = weir(&addr, &["partition", "reassignments"]);
+    assert_eq!(ongoing.lines().count(), 1, "only the header: {ongoing}");
+    assert!(
+        weir(&addr, &["cluster", "rebalance", "--dry-run"]).contains("already balanced"),
+        "a second rebalance has nothing to do"
+    );
+
+    let got = read_back(&cluster, &topic, partitions);
+    kafka::assert_contiguous(&got);
+    assert_acknowledged_at_their_offsets(&acked, &got);
+}
+
+#[tokio::test]
+async fn reassignment_requests_are_checked_and_one_partition_moves() {
+    let mut cluster = Cluster::start_with_timeouts(3, PATIENT_TIMEOUTS, "");
+    let topic = support::topic_name("reassign");
+    create_topic(&cluster, &topic, 2, 2, &[]).await;
+    let bootstrap = cluster.bootstrap();
+    let admin = Admin::new(AdminConfig::new(bootstrap.split(','))).unwrap();
+    let refused = |moves: Vec<Reassignment>| {
+        let admin = admin.clone();
+        async move {
+            let outcomes = admin.alter_partition_reassignments(&moves).await.unwrap();
+            outcomes
+                .into_iter()
+                .map(|(_, outcome)| outcome.unwrap_err().code.to_string())
+                .collect::<Vec<_>>()
+        }
+    };
+    let codes = refused(vec![
+        Reassignment::to("no-such-topic", 0, vec![1, 2]),
+        Reassignment::to(&topic, 7, vec![1, 2]),
+        Reassignment::to(&topic, 0, vec![1, 1]),
+        Reassignment::to(&topic, 0, vec![1, 9]),
+        Reassignment::to(&topic, 0, vec![]),
+        Reassignment::cancel(&topic, 1),
+    ])
+    .await;
+    assert_eq!(
+        codes,
+        vec![
+            "UNKNOWN_TOPIC_OR_PARTITION (3)",
+            "UNKNOWN_TOPIC_OR_PARTITION (3)",
+            "INVALID_REPLICA_ASSIGNMENT (39)",
+            "INVALID_REPLICA_ASSIGNMENT (39)",
+            "INVALID_REPLICA_ASSIGNMENT (39)",
+            "NO_REASSIGNMENT_IN_PROGRESS (85)",
+        ]
+    );
+    assert!(
+        admin
+            .list_partition_reassignments()
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let producer = kafka::producer(&cluster.bootstrap(), &[("acks", "all")]);
+    let records: Vec<kafka::Record> = (0..200)
+        .map(|i| kafka::Record::unkeyed(format!("v{i}")).with_partition(0))
+        .collect();
+    kafka::produce(&producer, &topic, &records);
+    let before = replicas(&cluster, &topic)[&0].clone();
+    let outsider = (1..=3).find(|b| !before.contains(b)).unwrap();
+    let target = vec![outsider, before[0]];
+    let list = |ids: &[i32]| ids.iter().map(i32::to_string).collect::<Vec<_>>().join(",");
+    let addr = cluster.node(1).addr();
+    let out = weir(
+        &addr,
+        &[
+            "partition",
+            "reassign",
+            "--topic",
+            &topic,
+            "--partition",
+            "0",
+            "--replicas",
+            &list(&target),
+            "--wait",
+        ],
+    );
+    eprintln!("{out}");
+    cluster.wait_until("partition 0 on its new replicas", PATIENCE, |m| {
+        m.topics().iter().any(|t| {
+            t.name() == topic
+                && t.partitions().iter().any(|p| {
+                    p.id() == 0 && p.replicas() == target.as_slice() && p.leader() == outsider
+                })
+        })
+    });
+    let assigned = replicas(&cluster, &topic);
+    for broker in 1..=3 {
+        wait_for_copies(&mut cluster, broker, &topic, &assigned);
+    }
+    let got = read_back(&cluster, &topic, 2);
+    assert_eq!(got[&0].len(), 200, "the moved partition kept its records");
+}
