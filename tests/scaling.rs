@@ -3,7 +3,8 @@
 //! reassignment: the new replicas catch up, then the old ones leave and delete their logs).
 //! No acknowledged record may be lost or moved, and the old brokers keep no copy of what
 //! they gave away. Also: AlterPartitionReassignments' error codes through the Rust admin
-//! client, and `weir partition reassign` moving one partition.
+//! client, `weir partition reassign` moving one partition, and a move in progress that
+//! outlives the controller leader.
 
 #![allow(clippy::unwrap_used)]
 
@@ -250,4 +251,74 @@ async fn reassignment_requests_are_checked_and_one_partition_moves() {
     }
     let got = read_back(&cluster, &topic, 2);
     assert_eq!(got[&0].len(), 200, "the moved partition kept its records");
+}
+
+/// The admin client for the running brokers of `cluster`.
+fn admin(cluster: &Cluster) -> Admin {
+    let bootstrap = cluster.bootstrap();
+    Admin::new(AdminConfig::new(bootstrap.split(','))).unwrap()
+}
+
+#[tokio::test]
+async fn a_reassignment_in_progress_survives_controller_failover() {
+    let mut cluster = Cluster::start_with_timeouts(4, PATIENT_TIMEOUTS, "");
+    let topic = support::topic_name("failover-move");
+    create_topic(&cluster, &topic, 4, 2, &[]).await;
+    // A partition broker 4 (not a voter) does not hold: it is the replica to add.
+    let (partition, before) = replicas(&cluster, &topic)
+        .into_iter()
+        .find(|(_, r)| !r.contains(&4))
+        .unwrap();
+    let controller = admin(&cluster)
+        .describe_cluster()
+        .await
+        .unwrap()
+        .controller
+        .unwrap();
+    assert_ne!(controller, 4, "the controller is a voter");
+
+    // A frozen broker 4 cannot catch up: the move stays in progress.
+    cluster.node(4).pause();
+    let target: Vec<i32> = before.iter().copied().chain([4]).collect();
+    let outcomes = admin(&cluster)
+        .alter_partition_reassignments(&[Reassignment::to(&topic, partition, target.clone())])
+        .await
+        .unwrap();
+    assert!(outcomes[0].1.is_ok(), "{outcomes:?}");
+    cluster.node(controller).kill();
+    let deadline = Instant::now() + PATIENCE;
+    let ongoing = loop {
+        let admin = admin(&cluster);
+        let described = admin.describe_cluster().await;
+        if let Ok(d) = described
+            && d.controller.is_some_and(|c| c != controller)
+            && let Ok(ongoing) = admin.list_partition_reassignments().await
+        {
+            break ongoing;
+        }
+        assert!(Instant::now() < deadline, "no new controller");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(
+        ongoing.len(),
+        1,
+        "the new controller knows the move: {ongoing:?}"
+    );
+    assert_eq!(ongoing[0].partition, partition);
+    assert_eq!(ongoing[0].adding, vec![4]);
+
+    cluster.node(4).resume();
+    cluster.node(controller).restart();
+    let deadline = Instant::now() + PATIENCE * 2;
+    loop {
+        let done = admin(&cluster)
+            .list_partition_reassignments()
+            .await
+            .is_ok_and(|o| o.is_empty());
+        if done && replicas(&cluster, &topic)[&partition] == target {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the move did not complete");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
