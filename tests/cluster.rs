@@ -4,7 +4,7 @@
 //! record must be readable afterwards at the offset it was acknowledged with; killed brokers
 //! restart, catch up and rejoin the ISR; `min.insync.replicas` is enforced; a fourth broker
 //! joins and receives new partitions; `weir cluster status` names the partitions that lost
-//! a replica.
+//! a replica; a broker down while a topic is deleted drops its logs when it returns.
 
 #![allow(clippy::unwrap_used)]
 
@@ -305,4 +305,33 @@ async fn a_fourth_broker_joins_and_receives_new_partitions() {
     cluster.wait_until("broker 4's replicas in sync", PATIENCE, |m| {
         fully_replicated(m, &topic)
     });
+}
+
+#[tokio::test]
+async fn a_broker_down_while_its_topic_is_deleted_drops_the_logs_on_restart() {
+    let mut cluster = Cluster::start_with_timeouts(3, PATIENT_TIMEOUTS, "");
+    let topic = support::topic_name("stray");
+    create_topic(&cluster, &topic, 2, 3, &[]).await;
+    let dirs: Vec<_> = (0..2)
+        .map(|p| cluster.node(3).data_dir().join(format!("{topic}-{p}")))
+        .collect();
+    assert!(dirs.iter().all(|d| d.exists()), "broker 3 holds a replica");
+    cluster.node(3).stop();
+    let deleted = kafka::admin(&cluster.bootstrap())
+        .delete_topics(
+            &[topic.as_str()],
+            &AdminOptions::new().request_timeout(Some(PATIENCE)),
+        )
+        .await
+        .unwrap();
+    assert_eq!(deleted, vec![Ok(topic.clone())]);
+    cluster.node(3).restart();
+    let deadline = Instant::now() + PATIENCE;
+    while dirs.iter().any(|d| d.exists()) {
+        assert!(
+            Instant::now() < deadline,
+            "broker 3 kept the logs of the deleted topic"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }

@@ -283,11 +283,25 @@ impl TopicRegistry {
 
     /// Deletes a topic and its partition logs.
     pub(crate) fn delete(&self, name: &str) -> Result<Arc<Topic>, TopicError> {
-        let topic = self
-            .topics
-            .write()
-            .remove(name)
-            .ok_or_else(|| TopicError::Unknown(name.to_string()))?;
+        self.delete_matching(name, None)
+    }
+
+    /// Deletes a topic only if it still has the id `id`: a topic of the same name created
+    /// since it was looked at stays.
+    pub(crate) fn delete_with_id(&self, name: &str, id: Uuid) -> Result<Arc<Topic>, TopicError> {
+        self.delete_matching(name, Some(id))
+    }
+
+    fn delete_matching(&self, name: &str, id: Option<Uuid>) -> Result<Arc<Topic>, TopicError> {
+        let topic = {
+            let mut topics = self.topics.write();
+            if id.is_some_and(|id| topics.get(name).is_some_and(|t| t.id != id)) {
+                return Err(TopicError::Unknown(name.to_string()));
+            }
+            topics
+                .remove(name)
+                .ok_or_else(|| TopicError::Unknown(name.to_string()))?
+        };
         self.persist()?;
         for partition in &topic.partitions {
             let tp = TopicPartition::new(name, partition.index as u32)

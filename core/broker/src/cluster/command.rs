@@ -52,6 +52,9 @@ pub(crate) enum ClusterCommand {
         target: Option<Vec<i32>>,
         allow_factor_change: bool,
     },
+    /// Changes nothing. A broker that started proposes it: once applied there, its metadata
+    /// holds everything committed before, so what it lacks is truly gone.
+    Barrier { node: i32 },
 }
 
 /// Why the state machine refused a command; each maps to a Kafka error at the wire.

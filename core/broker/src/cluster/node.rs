@@ -1,6 +1,8 @@
 //! `ClusterNode`: a broker's part in the cluster once it serves — its controller, and the
 //! loops that keep it in step: applying metadata to partition roles, heartbeating to the
-//! controller leader, and, for the partitions it leads, proposing ISR changes.
+//! controller leader, and, for the partitions it leads, proposing ISR changes. Once at
+//! start, after catching up with the metadata, it deletes the logs of topics deleted while
+//! it was down.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,6 +13,7 @@ use super::command::ClusterCommand;
 use super::controller::{Controller, ControllerError};
 use super::state::ClusterState;
 use crate::broker::Broker;
+use crate::group::OFFSETS_TOPIC;
 use crate::replication::roles::{self, FollowerLoops};
 
 /// How often a leader looks for followers to drop from or add to the ISR.
@@ -37,6 +40,10 @@ impl ClusterNode {
             tokio::spawn(follow_metadata(Arc::clone(broker), Arc::clone(&controller))),
             tokio::spawn(heartbeat(Arc::clone(broker), Arc::clone(&controller))),
             tokio::spawn(maintain_isr(Arc::clone(broker), Arc::clone(&controller))),
+            tokio::spawn(drop_stray_topics(
+                Arc::clone(broker),
+                Arc::clone(&controller),
+            )),
         ];
         Ok(Self { controller, tasks })
     }
@@ -116,6 +123,35 @@ async fn maintain_isr(broker: Arc<Broker>, controller: Arc<Controller>) {
                     Err(e) => tracing::warn!(error = %e, "ISR change not committed"),
                 }
             }
+        }
+    }
+}
+
+/// Deletes the logs of topics the metadata no longer has (deleted while this broker was
+/// down). Runs once, after a barrier committed through the leader is applied here: before
+/// that, a topic missing from the replayed state may only be not replayed yet. Local topics
+/// are listed before the state is read, so a topic created meanwhile is in that state.
+async fn drop_stray_topics(broker: Arc<Broker>, controller: Arc<Controller>) {
+    let barrier = ClusterCommand::Barrier {
+        node: broker.config.node_id(),
+    };
+    loop {
+        match controller.propose(barrier.clone()).await {
+            Ok(_) => break,
+            Err(ControllerError::Stopping) => return,
+            Err(e) => tracing::debug!(error = %e, "metadata barrier not committed yet; retrying"),
+        }
+    }
+    let local = broker.topics.list();
+    let state = controller.state();
+    for topic in local {
+        // A topic whose name now has another id is replaced by the metadata loop.
+        if state.topics.contains_key(&topic.name) || topic.name == OFFSETS_TOPIC || topic.internal {
+            continue;
+        }
+        tracing::info!(topic = %topic.name, "deleting the logs of a topic deleted while this broker was down");
+        if let Err(e) = broker.topics.delete_with_id(&topic.name, topic.id) {
+            tracing::warn!(topic = %topic.name, error = %e, "deleting a stray topic's logs");
         }
     }
 }

@@ -175,6 +175,7 @@ impl ClusterState {
                 }
                 Ok(())
             }
+            ClusterCommand::Barrier { .. } => Ok(()),
             ClusterCommand::ReassignPartition {
                 topic,
                 partition,
