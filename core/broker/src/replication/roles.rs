@@ -60,12 +60,14 @@ impl Drop for FollowerLoops {
 
 /// Brings this broker's partitions in line with `state`. Topic logs are removed only for
 /// deletions seen here (in `previous` and gone from `state`): a broker that starts before
-/// its metadata log is replayed must not take the empty state for "no topics".
+/// its metadata log is replayed must not take the empty state for "no topics". Copies of
+/// partitions not assigned here are deleted only with `drop_copies` (caught up).
 pub(crate) fn apply(
     broker: &Arc<Broker>,
     previous: &ClusterState,
     state: &ClusterState,
     loops: &mut FollowerLoops,
+    drop_copies: bool,
 ) {
     let me = broker.config.node_id();
     for local in broker.topics.list() {
@@ -113,7 +115,7 @@ pub(crate) fn apply(
                 if let Some(partition) = topic.partition(index as i32) {
                     partition.replica.set_role(Role::Offline, &partition.log);
                 }
-                if let Err(e) = broker.topics.drop_copy(name, index as i32) {
+                if drop_copies && let Err(e) = broker.topics.drop_copy(name, index as i32) {
                     tracing::warn!(topic = %name, partition = index, error = %e, "deleting the copy of a partition reassigned away");
                 }
                 continue;
