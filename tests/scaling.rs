@@ -38,6 +38,17 @@ fn weir(addr: &str, args: &[&str]) -> String {
     text
 }
 
+/// Runs `weir` with `args` against `addr`, expecting it to fail; its stderr.
+fn weir_failing(addr: &str, args: &[&str]) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_weir"))
+        .args(args)
+        .args(["--bootstrap", addr, "--timeout", "30s"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "weir {args:?} succeeded");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 /// Each partition's replicas, by partition.
 fn replicas(cluster: &Cluster, topic: &str) -> BTreeMap<i32, Vec<i32>> {
     let metadata = cluster.metadata(Some(topic)).unwrap();
@@ -245,6 +256,56 @@ async fn reassignment_requests_are_checked_and_one_partition_moves() {
                 })
         })
     });
+
+    // Partition 1 by a plan file in Kafka's format, onto all three brokers.
+    let plan_dir = tempfile::tempdir().unwrap();
+    let plan = plan_dir.path().join("plan.json");
+    std::fs::write(
+        &plan,
+        format!(r#"{{"version":1,"partitions":[{{"topic":"{topic}","partition":1,"replicas":[3,2,1]}}]}}"#),
+    )
+    .unwrap();
+    weir(
+        &addr,
+        &[
+            "partition",
+            "reassign",
+            "--plan",
+            plan.to_str().unwrap(),
+            "--wait",
+        ],
+    );
+    assert_eq!(replicas(&cluster, &topic)[&1], vec![3, 2, 1]);
+
+    // Refusals are one line on stderr naming the partition and Kafka's code, exit non-zero.
+    let refused = weir_failing(
+        &addr,
+        &[
+            "partition",
+            "reassign",
+            "--topic",
+            &topic,
+            "--partition",
+            "0",
+            "--replicas",
+            "1,1",
+        ],
+    );
+    assert!(
+        refused.contains(&format!("{topic}-0: INVALID_REPLICA_ASSIGNMENT (39)"))
+            && refused.contains("listed twice"),
+        "{refused}"
+    );
+    std::fs::write(&plan, "{\"partitions\": 7}").unwrap();
+    let bad_plan = weir_failing(
+        &addr,
+        &["partition", "reassign", "--plan", plan.to_str().unwrap()],
+    );
+    assert!(
+        bad_plan.contains("is not a reassignment plan"),
+        "{bad_plan}"
+    );
+
     let assigned = replicas(&cluster, &topic);
     for broker in 1..=3 {
         wait_for_copies(&mut cluster, broker, &topic, &assigned);
