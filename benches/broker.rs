@@ -14,78 +14,20 @@
 #[path = "../tests/support/mod.rs"]
 mod support;
 
+mod common;
+
 use std::process::Command;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rdkafka::client::ClientContext;
-use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::{DeliveryResult, Message};
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer, ProducerContext};
+use common::{Counter, client_config, produce, producer};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
+use rdkafka::producer::{BaseRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 use support::Broker;
 
 const MB: f64 = 1e6;
-
-/// Counts deliveries without keeping them: the producer's own overhead stays small.
-#[derive(Default)]
-struct Counter {
-    delivered: AtomicU64,
-    failed: AtomicU64,
-    first_error: Mutex<Option<String>>,
-}
-
-impl ClientContext for Counter {}
-
-impl ProducerContext for Counter {
-    type DeliveryOpaque = ();
-
-    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
-        match result {
-            Ok(_) => self.delivered.fetch_add(1, Ordering::Relaxed),
-            Err((e, _)) => {
-                self.first_error
-                    .lock()
-                    .unwrap()
-                    .get_or_insert_with(|| e.to_string());
-                self.failed.fetch_add(1, Ordering::Relaxed)
-            }
-        };
-    }
-}
-
-impl ConsumerContext for Counter {}
-
-fn client_config(addr: &str, settings: &[(&str, &str)]) -> ClientConfig {
-    let mut config = ClientConfig::new();
-    config
-        .set("bootstrap.servers", addr)
-        .set("broker.address.family", "v4");
-    for (k, v) in settings {
-        config.set(*k, *v);
-    }
-    config
-}
-
-fn producer(addr: &str, linger_ms: &str) -> BaseProducer<Counter> {
-    client_config(
-        addr,
-        &[
-            ("acks", "1"),
-            ("linger.ms", linger_ms),
-            ("batch.size", "1000000"),
-            ("batch.num.messages", "10000"),
-            ("queue.buffering.max.messages", "1000000"),
-            ("queue.buffering.max.kbytes", "1048576"),
-            ("compression.type", "none"),
-        ],
-    )
-    .create_with_context(Counter::default())
-    .unwrap()
-}
 
 fn consumer(addr: &str, settings: &[(&str, &str)]) -> BaseConsumer<Counter> {
     let mut all = vec![
@@ -104,48 +46,6 @@ fn consumer(addr: &str, settings: &[(&str, &str)]) -> BaseConsumer<Counter> {
 
 fn create_topic(addr: &str, topic: &str, partitions: i32) {
     support::wire::create_topic(addr, topic, partitions);
-}
-
-/// Sends `count` records of `size` bytes round-robin over `partitions`, waits for every
-/// acknowledgement; returns the seconds it took.
-fn produce(
-    producer: &BaseProducer<Counter>,
-    topic: &str,
-    partitions: i32,
-    count: u64,
-    size: usize,
-) -> f64 {
-    let value = vec![0x42u8; size];
-    let start = Instant::now();
-    for i in 0..count {
-        let mut record = BaseRecord::<[u8], [u8]>::to(topic)
-            .payload(&value[..])
-            .partition((i % partitions as u64) as i32);
-        loop {
-            match producer.send(record) {
-                Ok(()) => break,
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
-                    record = back;
-                    producer.poll(Duration::from_millis(1));
-                }
-                Err((e, _)) => panic!("send: {e}"),
-            }
-        }
-        if i % 1024 == 0 {
-            producer.poll(Duration::ZERO);
-        }
-    }
-    producer.flush(Duration::from_secs(300)).unwrap();
-    let seconds = start.elapsed().as_secs_f64();
-    let ctx = producer.context();
-    assert_eq!(
-        ctx.failed.swap(0, Ordering::Relaxed),
-        0,
-        "failed deliveries: {:?}",
-        ctx.first_error.lock().unwrap()
-    );
-    assert_eq!(ctx.delivered.swap(0, Ordering::Relaxed), count);
-    seconds
 }
 
 fn assign_from_start(consumer: &BaseConsumer<Counter>, topic: &str, partitions: i32) {
@@ -174,7 +74,7 @@ fn throughput(addr: &str, scale: u64, dd: f64) -> Vec<f64> {
     for (size, count, partitions) in THROUGHPUT_RUNS {
         let topic = format!("produce-{size}-{partitions}");
         create_topic(addr, &topic, partitions);
-        let producer = producer(addr, "5");
+        let producer = producer(addr, "5", "1");
         let count = count / scale;
         let seconds = produce(&producer, &topic, partitions, count, size);
         let mb_s = (count * size as u64) as f64 / MB / seconds;
@@ -269,7 +169,7 @@ fn backlog(broker: &Broker, scale: u64) {
     create_topic(&broker.addr(), topic, 1);
     let size = 1024usize;
     let count = (1u64 << 30) / size as u64 / scale;
-    let fill = produce(&producer(&broker.addr(), "5"), topic, 1, count, size);
+    let fill = produce(&producer(&broker.addr(), "5", "1"), topic, 1, count, size);
     let consumer = consumer(&broker.addr(), &[]);
     assign_from_start(&consumer, topic, 1);
     let start = Instant::now();
@@ -347,7 +247,7 @@ fn latency(broker: &Broker, label: &str, linger_ms: &str, seconds: u64) {
             latencies
         })
     };
-    let producer = Arc::new(producer(&broker.addr(), linger_ms));
+    let producer = Arc::new(producer(&broker.addr(), linger_ms, "1"));
     let mut value = vec![0x17u8; size];
     let start = Instant::now();
     let mut sent = 0u64;

@@ -10,9 +10,11 @@ mod cluster_args;
 mod connect;
 mod consume;
 mod group;
+mod partition;
 mod partitioner;
 mod plugin;
 mod produce;
+mod rebalance_plan;
 mod run;
 mod table;
 mod topic;
@@ -56,8 +58,10 @@ enum Command {
     Topic(topic::TopicArgs),
     /// Lists consumer groups and shows their members, offsets and lag.
     Group(group::GroupArgs),
-    /// Shows the cluster: brokers, the controller, under-replicated and offline partitions.
+    /// Shows the cluster (brokers, the controller, troubled partitions) and rebalances it.
     Cluster(cluster::ClusterCommand),
+    /// Moves partitions' replicas between brokers and lists the moves in progress.
+    Partition(partition::PartitionArgs),
     /// Measures producer or consumer throughput and latency against a cluster.
     Bench(bench::BenchArgs),
     /// Runs the source connectors of a TOML file until SIGINT or SIGTERM.
@@ -139,6 +143,7 @@ fn main() -> ExitCode {
         Command::Topic(args) => in_runtime(topic::run(args)),
         Command::Group(args) => in_runtime(group::run(args)),
         Command::Cluster(args) => in_runtime(cluster::run(args)),
+        Command::Partition(args) => in_runtime(partition::run(args)),
         Command::Bench(args) => in_runtime(bench::run(args)),
         Command::Connect { config } => in_runtime(connect::run(config)),
         Command::Connector {

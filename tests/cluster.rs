@@ -4,75 +4,23 @@
 //! record must be readable afterwards at the offset it was acknowledged with; killed brokers
 //! restart, catch up and rejoin the ISR; `min.insync.replicas` is enforced; a fourth broker
 //! joins and receives new partitions; `weir cluster status` names the partitions that lost
-//! a replica.
+//! a replica; a broker down while a topic is deleted drops its logs when it returns.
 
 #![allow(clippy::unwrap_used)]
 
 mod support;
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use rdkafka::admin::{AdminOptions, AlterConfig, NewTopic, ResourceSpecifier, TopicReplication};
-use rdkafka::consumer::Consumer;
+use rdkafka::admin::{AdminOptions, AlterConfig, ResourceSpecifier};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::producer::{BaseRecord, Producer};
-use rdkafka::{Offset, TopicPartitionList};
-use support::cluster::{Cluster, PATIENT_TIMEOUTS};
-use support::kafka::{self, Msg, PATIENCE, Record};
-
-async fn create_topic(
-    cluster: &Cluster,
-    topic: &str,
-    partitions: i32,
-    replicas: i32,
-    configs: &[(&str, &str)],
-) {
-    let mut new = NewTopic::new(topic, partitions, TopicReplication::Fixed(replicas));
-    for (k, v) in configs {
-        new = new.set(k, v);
-    }
-    let results = kafka::admin(&cluster.bootstrap())
-        .create_topics([&new], &AdminOptions::new().request_timeout(Some(PATIENCE)))
-        .await
-        .expect("the CreateTopics request");
-    assert_eq!(results, vec![Ok(topic.to_string())]);
-    cluster.wait_until("the topic's leaders", PATIENCE, |m| {
-        m.topics().iter().any(|t| {
-            t.name() == topic
-                && t.partitions().len() == partitions as usize
-                && t.partitions().iter().all(|p| p.leader() >= 0)
-        })
-    });
-}
-
-/// Whether every partition of `topic` has all its replicas in the ISR.
-fn fully_replicated(m: &rdkafka::metadata::Metadata, topic: &str) -> bool {
-    m.topics().iter().any(|t| {
-        t.name() == topic
-            && t.partitions()
-                .iter()
-                .all(|p| p.leader() >= 0 && p.isr().len() == p.replicas().len())
-    })
-}
-
-/// Reads every partition of `topic` from offset 0 up to its high watermark.
-fn read_back(cluster: &Cluster, topic: &str, partitions: i32) -> BTreeMap<i32, Vec<Msg>> {
-    let consumer = kafka::consumer(&cluster.bootstrap(), &[]);
-    let mut assignment = TopicPartitionList::new();
-    let mut total = 0;
-    for p in 0..partitions {
-        let (_, high) = consumer.fetch_watermarks(topic, p, PATIENCE).unwrap();
-        total += high as usize;
-        assignment
-            .add_partition_offset(topic, p, Offset::Beginning)
-            .unwrap();
-    }
-    consumer.assign(&assignment).unwrap();
-    kafka::poll_records(&consumer, total, PATIENCE * 2)
-}
+use support::cluster::{
+    Cluster, PATIENT_TIMEOUTS, assert_acknowledged_at_their_offsets, create_topic,
+    fully_replicated, produce_continuously, read_back,
+};
+use support::kafka::{self, PATIENCE, Record};
 
 #[tokio::test]
 async fn a_replicated_topic_serves_from_every_broker() {
@@ -139,48 +87,6 @@ async fn a_replicated_topic_serves_from_every_broker() {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
-}
-
-/// Produces `acks=all` continuously from a thread; returns every acknowledged record.
-fn produce_continuously(
-    bootstrap: String,
-    topic: String,
-    partitions: i32,
-    stop: Arc<AtomicBool>,
-) -> std::thread::JoinHandle<(Vec<Msg>, usize)> {
-    std::thread::spawn(move || {
-        let producer = kafka::producer(
-            &bootstrap,
-            &[
-                ("acks", "all"),
-                ("linger.ms", "5"),
-                ("message.timeout.ms", "20000"),
-                ("enable.idempotence", "false"),
-                ("topic.metadata.refresh.interval.ms", "500"),
-            ],
-        );
-        let mut acked = Vec::new();
-        let mut failed = 0;
-        let mut i = 0u64;
-        while !stop.load(Ordering::Relaxed) {
-            let value = format!("record-{i}");
-            let record = BaseRecord::<[u8], [u8]>::to(&topic)
-                .payload(value.as_bytes())
-                .partition((i % partitions as u64) as i32);
-            if producer.send(record).is_ok() {
-                i += 1;
-            }
-            producer.poll(Duration::from_millis(1));
-            if i.is_multiple_of(50) {
-                std::thread::sleep(Duration::from_millis(5));
-            }
-        }
-        let _ = producer.flush(Duration::from_secs(30));
-        let (delivered, failures) = kafka::take_reports(&producer);
-        acked.extend(delivered);
-        failed += failures.len();
-        (acked, failed)
-    })
 }
 
 #[tokio::test]
@@ -250,25 +156,7 @@ async fn acknowledged_records_survive_leader_kills() {
 
     let got = read_back(&cluster, &topic, partitions);
     kafka::assert_contiguous(&got);
-    let mut lost = Vec::new();
-    for m in &acked {
-        let stored = got
-            .get(&m.partition)
-            .and_then(|records| records.get(m.offset as usize));
-        if stored.map(|s| &s.value) != Some(&m.value) {
-            lost.push((
-                m.partition,
-                m.offset,
-                String::from_utf8_lossy(&m.value).to_string(),
-            ));
-        }
-    }
-    assert!(
-        lost.is_empty(),
-        "{} acknowledged records not at their offsets, first: {:?}",
-        lost.len(),
-        lost.first()
-    );
+    assert_acknowledged_at_their_offsets(&acked, &got);
 }
 
 /// Produces one record with `acks`; the error librdkafka reports, if any.
@@ -417,4 +305,33 @@ async fn a_fourth_broker_joins_and_receives_new_partitions() {
     cluster.wait_until("broker 4's replicas in sync", PATIENCE, |m| {
         fully_replicated(m, &topic)
     });
+}
+
+#[tokio::test]
+async fn a_broker_down_while_its_topic_is_deleted_drops_the_logs_on_restart() {
+    let mut cluster = Cluster::start_with_timeouts(3, PATIENT_TIMEOUTS, "");
+    let topic = support::topic_name("stray");
+    create_topic(&cluster, &topic, 2, 3, &[]).await;
+    let dirs: Vec<_> = (0..2)
+        .map(|p| cluster.node(3).data_dir().join(format!("{topic}-{p}")))
+        .collect();
+    assert!(dirs.iter().all(|d| d.exists()), "broker 3 holds a replica");
+    cluster.node(3).stop();
+    let deleted = kafka::admin(&cluster.bootstrap())
+        .delete_topics(
+            &[topic.as_str()],
+            &AdminOptions::new().request_timeout(Some(PATIENCE)),
+        )
+        .await
+        .unwrap();
+    assert_eq!(deleted, vec![Ok(topic.clone())]);
+    cluster.node(3).restart();
+    let deadline = Instant::now() + PATIENCE;
+    while dirs.iter().any(|d| d.exists()) {
+        assert!(
+            Instant::now() < deadline,
+            "broker 3 kept the logs of the deleted topic"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }

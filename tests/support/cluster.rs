@@ -4,12 +4,18 @@
 //! can be killed, restarted and added; the cluster's view is read through librdkafka's
 //! metadata.
 
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use rdkafka::admin::{AdminOptions, NewTopic, TopicReplication};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::metadata::Metadata;
+use rdkafka::producer::{BaseRecord, Producer};
+use rdkafka::{Offset, TopicPartitionList};
 
-use super::kafka::{self, PATIENCE, Recorder};
+use super::kafka::{self, Msg, PATIENCE, Recorder};
 use super::{Broker, free_port};
 
 /// Cluster settings tuned for tests: fencing after 2 s without heartbeats.
@@ -180,4 +186,128 @@ impl Cluster {
             std::thread::sleep(Duration::from_millis(100));
         }
     }
+}
+
+/// Creates `topic` through librdkafka's admin client and waits until every partition has a
+/// leader.
+pub async fn create_topic(
+    cluster: &Cluster,
+    topic: &str,
+    partitions: i32,
+    replicas: i32,
+    configs: &[(&str, &str)],
+) {
+    let mut new = NewTopic::new(topic, partitions, TopicReplication::Fixed(replicas));
+    for (k, v) in configs {
+        new = new.set(k, v);
+    }
+    let results = kafka::admin(&cluster.bootstrap())
+        .create_topics([&new], &AdminOptions::new().request_timeout(Some(PATIENCE)))
+        .await
+        .expect("the CreateTopics request");
+    assert_eq!(results, vec![Ok(topic.to_string())]);
+    cluster.wait_until("the topic's leaders", PATIENCE, |m| {
+        m.topics().iter().any(|t| {
+            t.name() == topic
+                && t.partitions().len() == partitions as usize
+                && t.partitions().iter().all(|p| p.leader() >= 0)
+        })
+    });
+}
+
+/// Whether every partition of `topic` has all its replicas in the ISR.
+pub fn fully_replicated(m: &rdkafka::metadata::Metadata, topic: &str) -> bool {
+    m.topics().iter().any(|t| {
+        t.name() == topic
+            && t.partitions()
+                .iter()
+                .all(|p| p.leader() >= 0 && p.isr().len() == p.replicas().len())
+    })
+}
+
+/// Reads every partition of `topic` from offset 0 up to its high watermark.
+pub fn read_back(cluster: &Cluster, topic: &str, partitions: i32) -> BTreeMap<i32, Vec<Msg>> {
+    let consumer = kafka::consumer(&cluster.bootstrap(), &[]);
+    let mut assignment = TopicPartitionList::new();
+    let mut total = 0;
+    for p in 0..partitions {
+        let (_, high) = consumer.fetch_watermarks(topic, p, PATIENCE).unwrap();
+        total += high as usize;
+        assignment
+            .add_partition_offset(topic, p, Offset::Beginning)
+            .unwrap();
+    }
+    consumer.assign(&assignment).unwrap();
+    kafka::poll_records(&consumer, total, PATIENCE * 2)
+}
+
+/// Produces `acks=all` continuously from a thread; returns every acknowledged record.
+pub fn produce_continuously(
+    bootstrap: String,
+    topic: String,
+    partitions: i32,
+    stop: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<(Vec<Msg>, usize)> {
+    std::thread::spawn(move || {
+        let producer = kafka::producer(
+            &bootstrap,
+            &[
+                ("acks", "all"),
+                ("linger.ms", "5"),
+                ("message.timeout.ms", "20000"),
+                ("enable.idempotence", "false"),
+                ("topic.metadata.refresh.interval.ms", "500"),
+            ],
+        );
+        let mut acked = Vec::new();
+        let mut failed = 0;
+        let mut i = 0u64;
+        while !stop.load(Ordering::Relaxed) {
+            let value = format!("record-{i}");
+            let record = BaseRecord::<[u8], [u8]>::to(&topic)
+                .payload(value.as_bytes())
+                .partition((i % partitions as u64) as i32);
+            if producer.send(record).is_ok() {
+                i += 1;
+            }
+            producer.poll(Duration::from_millis(1));
+            if i.is_multiple_of(50) {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+        let _ = producer.flush(Duration::from_secs(30));
+        let (delivered, failures) = kafka::take_reports(&producer);
+        if let Some((error, msg)) = failures.first() {
+            eprintln!(
+                "first failed delivery: {error} (partition {})",
+                msg.partition
+            );
+        }
+        acked.extend(delivered);
+        failed += failures.len();
+        (acked, failed)
+    })
+}
+
+/// Fails unless every acknowledged record is stored at the offset it was acknowledged with.
+pub fn assert_acknowledged_at_their_offsets(acked: &[Msg], got: &BTreeMap<i32, Vec<Msg>>) {
+    let mut lost = Vec::new();
+    for m in acked {
+        let stored = got
+            .get(&m.partition)
+            .and_then(|records| records.get(m.offset as usize));
+        if stored.map(|s| &s.value) != Some(&m.value) {
+            lost.push((
+                m.partition,
+                m.offset,
+                String::from_utf8_lossy(&m.value).to_string(),
+            ));
+        }
+    }
+    assert!(
+        lost.is_empty(),
+        "{} acknowledged records not at their offsets, first: {:?}",
+        lost.len(),
+        lost.first()
+    );
 }

@@ -172,6 +172,23 @@ impl Broker {
         child.wait().expect("waiting for the killed broker");
     }
 
+    /// Freezes the broker (SIGSTOP): its sockets stay open but it answers nothing, as a
+    /// hung process would, until [`Broker::resume`].
+    pub fn pause(&mut self) {
+        signal(
+            self.child.as_ref().expect("the broker is not running"),
+            Signal::STOP,
+        );
+    }
+
+    /// Lets a paused broker run again (SIGCONT).
+    pub fn resume(&mut self) {
+        signal(
+            self.child.as_ref().expect("the broker is not running"),
+            Signal::CONT,
+        );
+    }
+
     /// Starts the broker again on the same port, config and data directory.
     pub fn restart(&mut self) {
         assert!(self.child.is_none(), "restart: the broker is still running");

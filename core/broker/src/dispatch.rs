@@ -73,6 +73,8 @@ pub(crate) const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DescribeGroups, 0, 5),
     (ApiKey::DeleteGroups, 0, 2),
     (ApiKey::OffsetDelete, 0, 0),
+    (ApiKey::AlterPartitionReassignments, 0, 1),
+    (ApiKey::ListPartitionReassignments, 0, 0),
 ];
 
 pub(crate) fn supported(api: ApiKey) -> Option<(i16, i16)> {
@@ -232,6 +234,16 @@ pub(crate) async fn dispatch(
         }
         ApiKey::OffsetDelete => {
             handlers::offset_delete::handle(ctx, decode!(m::OffsetDeleteRequest))
+        }
+        ApiKey::AlterPartitionReassignments => handlers::alter_partition_reassignments::handle(
+            ctx,
+            decode!(m::AlterPartitionReassignmentsRequest),
+        ),
+        ApiKey::ListPartitionReassignments => {
+            ctx.ready(&handlers::list_partition_reassignments::handle(
+                &ctx,
+                decode!(m::ListPartitionReassignmentsRequest),
+            ))
         }
         _ => {
             return Err(DispatchError::UnsupportedVersion {

@@ -283,11 +283,25 @@ impl TopicRegistry {
 
     /// Deletes a topic and its partition logs.
     pub(crate) fn delete(&self, name: &str) -> Result<Arc<Topic>, TopicError> {
-        let topic = self
-            .topics
-            .write()
-            .remove(name)
-            .ok_or_else(|| TopicError::Unknown(name.to_string()))?;
+        self.delete_matching(name, None)
+    }
+
+    /// Deletes a topic only if it still has the id `id`: a topic of the same name created
+    /// since it was looked at stays.
+    pub(crate) fn delete_with_id(&self, name: &str, id: Uuid) -> Result<Arc<Topic>, TopicError> {
+        self.delete_matching(name, Some(id))
+    }
+
+    fn delete_matching(&self, name: &str, id: Option<Uuid>) -> Result<Arc<Topic>, TopicError> {
+        let topic = {
+            let mut topics = self.topics.write();
+            if id.is_some_and(|id| topics.get(name).is_some_and(|t| t.id != id)) {
+                return Err(TopicError::Unknown(name.to_string()));
+            }
+            topics
+                .remove(name)
+                .ok_or_else(|| TopicError::Unknown(name.to_string()))?
+        };
         self.persist()?;
         for partition in &topic.partitions {
             let tp = TopicPartition::new(name, partition.index as u32)
@@ -296,6 +310,61 @@ impl TopicRegistry {
         }
         tracing::info!(topic = name, "deleted topic");
         Ok(topic)
+    }
+
+    /// Whether this broker holds a copy (the log files) of partition `index` of `name`.
+    pub(crate) fn holds_copy(&self, name: &str, index: i32) -> bool {
+        TopicPartition::new(name, index as u32).is_ok_and(|tp| self.store.partition(&tp).is_some())
+    }
+
+    /// Deletes this broker's copy of a partition it no longer hosts (reassigned away). The
+    /// partition stays in the topic so numbering holds, offline here; its closed log lives
+    /// on only for readers still holding it. Returns whether there was a copy.
+    pub(crate) fn drop_copy(&self, name: &str, index: i32) -> Result<bool, TopicError> {
+        let tp = TopicPartition::new(name, index as u32).map_err(TopicError::InvalidName)?;
+        let deleted = self.store.delete(&tp).map_err(TopicError::Storage)?;
+        if deleted {
+            tracing::info!(
+                topic = name,
+                partition = index,
+                "deleted the copy of a partition this broker no longer hosts"
+            );
+        }
+        Ok(deleted)
+    }
+
+    /// Gives this broker a new, empty copy of a partition it hosts again, in place of the
+    /// one dropped; it fills by following the leader.
+    pub(crate) fn restore_copy(&self, name: &str, index: i32) -> Result<Arc<Topic>, TopicError> {
+        let mut topics = self.topics.write();
+        let topic = topics
+            .get(name)
+            .cloned()
+            .ok_or_else(|| TopicError::Unknown(name.to_string()))?;
+        let slot = usize::try_from(index)
+            .ok()
+            .filter(|i| *i < topic.partitions.len())
+            .ok_or_else(|| TopicError::Unknown(format!("{name}-{index}")))?;
+        let at = index as u32;
+        let mut fresh = self.attach_partitions(name, at..at + 1, &topic.overrides)?;
+        let mut partitions = topic.partitions.clone();
+        if let Some(partition) = fresh.pop() {
+            partitions[slot] = partition;
+        }
+        let restored = Arc::new(Topic {
+            name: topic.name.clone(),
+            id: topic.id,
+            partitions,
+            overrides: topic.overrides,
+            internal: topic.internal,
+        });
+        topics.insert(name.to_string(), Arc::clone(&restored));
+        tracing::info!(
+            topic = name,
+            partition = index,
+            "created a copy of a partition this broker now hosts"
+        );
+        Ok(restored)
     }
 
     /// Grows a topic to `count` partitions (never shrinks: Kafka cannot either).

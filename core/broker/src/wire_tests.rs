@@ -14,6 +14,7 @@ use crate::config::BrokerConfig;
 use crate::dispatch::{self, Reply, SUPPORTED};
 
 mod groups;
+mod reassignments;
 
 fn broker(dir: &std::path::Path) -> Arc<Broker> {
     let text = format!(

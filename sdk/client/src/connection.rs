@@ -44,6 +44,8 @@ const CLIENT_VERSIONS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::IncrementalAlterConfigs, 0, 1),
     (ApiKey::ListGroups, 0, 4),
     (ApiKey::DescribeGroups, 0, 5),
+    (ApiKey::AlterPartitionReassignments, 0, 1),
+    (ApiKey::ListPartitionReassignments, 0, 0),
 ];
 
 /// The largest response frame accepted (Kafka's `socket.request.max.bytes` is 100 MiB).
@@ -71,6 +73,8 @@ pub(crate) fn api_name(api: ApiKey) -> &'static str {
         ApiKey::DescribeConfigs => "DescribeConfigs",
         ApiKey::IncrementalAlterConfigs => "IncrementalAlterConfigs",
         ApiKey::ListGroups => "ListGroups",
+        ApiKey::AlterPartitionReassignments => "AlterPartitionReassignments",
+        ApiKey::ListPartitionReassignments => "ListPartitionReassignments",
         ApiKey::DescribeGroups => "DescribeGroups",
         _ => "request",
     }
@@ -148,6 +152,8 @@ requests! {
     IncrementalAlterConfigsRequest => IncrementalAlterConfigsResponse, IncrementalAlterConfigs;
     ListGroupsRequest => ListGroupsResponse, ListGroups;
     DescribeGroupsRequest => DescribeGroupsResponse, DescribeGroups;
+    AlterPartitionReassignmentsRequest => AlterPartitionReassignmentsResponse, AlterPartitionReassignments;
+    ListPartitionReassignmentsRequest => ListPartitionReassignmentsResponse, ListPartitionReassignments;
 }
 
 fn api_key<R: Request>() -> ApiKey {

@@ -59,7 +59,7 @@ pub mod record;
 pub use admin::{
     Admin, AdminConfig, AdminError, ClusterDescription, ConfigChange, ConfigEntry, ConfigSource,
     GroupDescription, GroupListing, KafkaCode, MemberDescription, NewTopic, PartitionLag,
-    TopicDescription, TopicError,
+    PartitionReassignment, PartitionRefusal, Reassignment, TopicDescription, TopicError,
 };
 pub use compression::Compression;
 pub use consumer::{

@@ -43,6 +43,18 @@ pub(crate) enum ClusterCommand {
         partition_epoch: i32,
         isr: Vec<i32>,
     },
+    /// A partition moves to `target` replicas (KIP-455): new ones are added and catch up
+    /// before the ones not in `target` leave. `None` cancels the reassignment in progress.
+    /// Without `allow_factor_change`, the target must keep the replica count.
+    ReassignPartition {
+        topic: String,
+        partition: i32,
+        target: Option<Vec<i32>>,
+        allow_factor_change: bool,
+    },
+    /// Changes nothing. A broker that started proposes it: once applied there, its metadata
+    /// holds everything committed before, so what it lacks is truly gone.
+    Barrier { node: i32 },
 }
 
 /// Why the state machine refused a command; each maps to a Kafka error at the wire.
@@ -62,6 +74,14 @@ pub(crate) enum Refusal {
     StaleIsr,
     #[error("the ISR must hold the leader and only assigned, unfenced replicas")]
     InvalidIsr,
+    #[error("topic {topic} has no partition {partition}")]
+    UnknownPartition { topic: String, partition: i32 },
+    #[error("invalid replica assignment: {0}")]
+    InvalidAssignment(String),
+    #[error("the replica count would change from {from} to {to}")]
+    FactorChange { from: usize, to: usize },
+    #[error("no reassignment is in progress for this partition")]
+    NoReassignment,
 }
 
 /// What applying a command gave.

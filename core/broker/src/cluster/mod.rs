@@ -8,6 +8,7 @@
 //! |---|---|
 //! | `command` | the metadata log's entries and the refusals applying one can give |
 //! | `state` | the applied metadata and its pure apply function (elections happen here) |
+//! | `reassignment` | moving a partition's replicas: add, catch up, then remove (KIP-455) |
 //! | `raft_log` | the Raft log, vote and commit point, persisted under the data directory |
 //! | `raft_state_machine` | applying entries to the state, snapshots on disk |
 //! | `rpc` | the controller port's length-prefixed frames and messages |
@@ -21,6 +22,7 @@ pub(crate) mod node;
 pub(crate) mod raft_log;
 pub(crate) mod raft_network;
 pub(crate) mod raft_state_machine;
+pub(crate) mod reassignment;
 pub(crate) mod rpc;
 pub(crate) mod state;
 

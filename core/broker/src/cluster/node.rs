@@ -1,16 +1,20 @@
 //! `ClusterNode`: a broker's part in the cluster once it serves — its controller, and the
 //! loops that keep it in step: applying metadata to partition roles, heartbeating to the
-//! controller leader, and, for the partitions it leads, proposing ISR changes.
+//! controller leader, and, for the partitions it leads, proposing ISR changes. Once at
+//! start, after catching up with the metadata, it deletes the logs of topics deleted while
+//! it was down, and from then on the copies of partitions it is no longer a replica of.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::command::ClusterCommand;
 use super::controller::{Controller, ControllerError};
 use super::state::ClusterState;
 use crate::broker::Broker;
+use crate::group::OFFSETS_TOPIC;
 use crate::replication::roles::{self, FollowerLoops};
 
 /// How often a leader looks for followers to drop from or add to the ISR.
@@ -33,10 +37,20 @@ impl ClusterNode {
         let cluster_id = broker.topics.cluster_id().to_string();
         let controller =
             Controller::start(broker.config.node_id(), cluster_id, config, &dir).await?;
+        let (caught_up, caught_up_seen) = watch::channel(false);
         let tasks = vec![
-            tokio::spawn(follow_metadata(Arc::clone(broker), Arc::clone(&controller))),
+            tokio::spawn(follow_metadata(
+                Arc::clone(broker),
+                Arc::clone(&controller),
+                caught_up_seen,
+            )),
             tokio::spawn(heartbeat(Arc::clone(broker), Arc::clone(&controller))),
             tokio::spawn(maintain_isr(Arc::clone(broker), Arc::clone(&controller))),
+            tokio::spawn(catch_up(
+                Arc::clone(broker),
+                Arc::clone(&controller),
+                caught_up,
+            )),
         ];
         Ok(Self { controller, tasks })
     }
@@ -50,16 +64,36 @@ impl ClusterNode {
     }
 }
 
-/// Applies every new metadata state to the partitions here.
-async fn follow_metadata(broker: Arc<Broker>, controller: Arc<Controller>) {
+/// Applies every new metadata state to the partitions here. Copies of partitions this
+/// broker is not a replica of are deleted only once it caught up: a state replayed at start
+/// may be older than one that makes it a replica again, in the ISR with that very copy.
+async fn follow_metadata(
+    broker: Arc<Broker>,
+    controller: Arc<Controller>,
+    mut caught_up: watch::Receiver<bool>,
+) {
     let mut applied = controller.subscribe();
     let mut loops = FollowerLoops::default();
     let mut previous = Arc::new(ClusterState::default());
+    // Until the catch-up task reports (or ends, when the broker stops), its flag is watched.
+    let mut catching_up = true;
     loop {
         let state = Arc::clone(&applied.borrow_and_update().state);
-        roles::apply(&broker, &previous, &state, &mut loops);
+        let drop_copies = *caught_up.borrow_and_update();
+        roles::apply(&broker, &previous, &state, &mut loops, drop_copies);
         previous = state;
-        if applied.changed().await.is_err() {
+        let changed = if catching_up && !drop_copies {
+            tokio::select! {
+                changed = applied.changed() => changed,
+                flag = caught_up.changed() => {
+                    catching_up = flag.is_ok();
+                    Ok(())
+                }
+            }
+        } else {
+            applied.changed().await
+        };
+        if changed.is_err() {
             return;
         }
     }
@@ -118,4 +152,39 @@ async fn maintain_isr(broker: Arc<Broker>, controller: Arc<Controller>) {
             }
         }
     }
+}
+
+/// Waits until this broker caught up with the metadata — a barrier committed through the
+/// leader is applied here — then deletes the logs of topics the metadata no longer has
+/// (deleted while it was down) and lets the metadata loop delete copies of partitions it
+/// no longer hosts. Before that, what the replayed state lacks may only be not replayed yet.
+/// Local topics are listed before the state is read, so a topic created meanwhile is in it.
+async fn catch_up(
+    broker: Arc<Broker>,
+    controller: Arc<Controller>,
+    caught_up: watch::Sender<bool>,
+) {
+    let barrier = ClusterCommand::Barrier {
+        node: broker.config.node_id(),
+    };
+    loop {
+        match controller.propose(barrier.clone()).await {
+            Ok(_) => break,
+            Err(ControllerError::Stopping) => return,
+            Err(e) => tracing::debug!(error = %e, "metadata barrier not committed yet; retrying"),
+        }
+    }
+    let local = broker.topics.list();
+    let state = controller.state();
+    for topic in local {
+        // A topic whose name now has another id is replaced by the metadata loop.
+        if state.topics.contains_key(&topic.name) || topic.name == OFFSETS_TOPIC || topic.internal {
+            continue;
+        }
+        tracing::info!(topic = %topic.name, "deleting the logs of a topic deleted while this broker was down");
+        if let Err(e) = broker.topics.delete_with_id(&topic.name, topic.id) {
+            tracing::warn!(topic = %topic.name, error = %e, "deleting a stray topic's logs");
+        }
+    }
+    caught_up.send_replace(true);
 }

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::command::{ClusterCommand, CommandOutcome, Refusal};
+use super::reassignment;
 
 /// No leader: every in-sync replica is fenced.
 pub(crate) const NO_LEADER: i32 = -1;
@@ -32,6 +33,11 @@ pub(crate) struct PartitionState {
     pub(crate) isr: Vec<i32>,
     /// Bumped on every change of this partition (leader or ISR), so stale ISR updates fail.
     pub(crate) partition_epoch: i32,
+    /// While a reassignment runs: the replicas being added (catching up) and removed.
+    #[serde(default)]
+    pub(crate) adding: Vec<i32>,
+    #[serde(default)]
+    pub(crate) removing: Vec<i32>,
 }
 
 /// One topic.
@@ -118,7 +124,11 @@ impl ClusterState {
                 if *count <= current {
                     return Err(Refusal::PartitionCount(*count));
                 }
-                let factor = topic.partitions.first().map_or(1, |p| p.replicas.len()) as u16;
+                let factor = topic
+                    .partitions
+                    .first()
+                    .map_or(1, PartitionState::replication_factor)
+                    as u16;
                 let added = self.assign(name, current, *count - current, factor)?;
                 if let Some(topic) = self.topics.get_mut(name) {
                     topic.partitions.extend(added);
@@ -157,9 +167,55 @@ impl ClusterState {
                 }
                 state.isr = isr.clone();
                 state.partition_epoch += 1;
+                let live = self.live_brokers();
+                if let Some(state) = self.partition_mut(topic, *partition)
+                    && reassignment::complete_if_in_sync(state, &live)
+                {
+                    tracing::info!(%topic, partition, replicas = ?state.replicas, "reassignment completed");
+                }
                 Ok(())
             }
+            ClusterCommand::Barrier { .. } => Ok(()),
+            ClusterCommand::ReassignPartition {
+                topic,
+                partition,
+                target,
+                allow_factor_change,
+            } => {
+                let live = self.live_brokers();
+                let Some(state) = self.partition_mut(topic, *partition) else {
+                    return Err(if self.topics.contains_key(topic) {
+                        Refusal::UnknownPartition {
+                            topic: topic.clone(),
+                            partition: *partition,
+                        }
+                    } else {
+                        Refusal::UnknownTopic(topic.clone())
+                    });
+                };
+                match target {
+                    None => reassignment::cancel(state, &live),
+                    Some(target) => {
+                        let from = state.replication_factor();
+                        if !allow_factor_change && target.len() != from {
+                            return Err(Refusal::FactorChange {
+                                from,
+                                to: target.len(),
+                            });
+                        }
+                        reassignment::start(state, target, &live)
+                    }
+                }
+            }
         }
+    }
+
+    /// One partition's state, to change it.
+    fn partition_mut(&mut self, topic: &str, partition: i32) -> Option<&mut PartitionState> {
+        self.topics
+            .get_mut(topic)?
+            .partitions
+            .get_mut(usize::try_from(partition).ok()?)
     }
 
     /// Unfenced brokers, by id.
@@ -201,6 +257,8 @@ impl ClusterState {
                     isr: replicas.clone(),
                     replicas,
                     partition_epoch: 0,
+                    adding: Vec::new(),
+                    removing: Vec::new(),
                 }
             })
             .collect())
@@ -372,5 +430,72 @@ mod tests {
         state.apply(&shrink).unwrap();
         assert_eq!(state.apply(&shrink), Err(Refusal::StaleIsr));
         assert_eq!(state.topics["t"].partitions[0].isr, vec![p.leader]);
+    }
+
+    #[test]
+    fn a_reassignment_completes_when_the_leader_reports_the_new_replica_in_sync() {
+        let mut state = three_brokers_one_topic();
+        register(&mut state, 4);
+        let p = state.topics["t"].partitions[0].clone();
+        let target = vec![p.replicas[0], p.replicas[1], 4];
+        state
+            .apply(&ClusterCommand::ReassignPartition {
+                topic: "t".into(),
+                partition: 0,
+                target: Some(target.clone()),
+                allow_factor_change: false,
+            })
+            .unwrap();
+        let moving = state.topics["t"].partitions[0].clone();
+        assert_eq!(moving.adding, vec![4]);
+        assert_eq!(moving.removing, vec![p.replicas[2]]);
+        // Persisted in the metadata (and its snapshots) as any partition state.
+        let json = serde_json::to_string(&state).unwrap();
+        assert_eq!(serde_json::from_str::<ClusterState>(&json).unwrap(), state);
+
+        let mut isr = moving.isr.clone();
+        isr.push(4);
+        state
+            .apply(&ClusterCommand::AlterIsr {
+                topic: "t".into(),
+                partition: 0,
+                leader: moving.leader,
+                partition_epoch: moving.partition_epoch,
+                isr,
+            })
+            .unwrap();
+        let done = &state.topics["t"].partitions[0];
+        assert_eq!(done.replicas, target);
+        assert_eq!(done.isr, target);
+        assert!(done.adding.is_empty() && done.removing.is_empty());
+    }
+
+    #[test]
+    fn reassignments_of_unknown_partitions_or_to_other_counts_are_refused() {
+        let mut state = three_brokers_one_topic();
+        let reassign = |topic: &str, partition: i32, target: Option<Vec<i32>>| {
+            ClusterCommand::ReassignPartition {
+                topic: topic.into(),
+                partition,
+                target,
+                allow_factor_change: false,
+            }
+        };
+        assert_eq!(
+            state.apply(&reassign("nope", 0, Some(vec![1]))),
+            Err(Refusal::UnknownTopic("nope".into()))
+        );
+        assert!(matches!(
+            state.apply(&reassign("t", 6, Some(vec![1]))),
+            Err(Refusal::UnknownPartition { .. })
+        ));
+        assert_eq!(
+            state.apply(&reassign("t", 0, Some(vec![1, 2]))),
+            Err(Refusal::FactorChange { from: 3, to: 2 })
+        );
+        assert_eq!(
+            state.apply(&reassign("t", 0, None)),
+            Err(Refusal::NoReassignment)
+        );
     }
 }

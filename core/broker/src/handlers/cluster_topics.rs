@@ -24,7 +24,10 @@ use crate::handlers::code;
 use crate::handlers::group_codes::now_ms;
 
 /// Commits `command`; the Kafka error and message when it did not take effect.
-async fn commit(broker: &Broker, command: ClusterCommand) -> Result<(), (ResponseError, String)> {
+pub(crate) async fn commit(
+    broker: &Broker,
+    command: ClusterCommand,
+) -> Result<(), (ResponseError, String)> {
     let Some(node) = broker.cluster() else {
         return Err((ResponseError::NotController, "not in a cluster".into()));
     };
@@ -35,12 +38,17 @@ async fn commit(broker: &Broker, command: ClusterCommand) -> Result<(), (Respons
     }
 }
 
-fn refusal_code(refusal: &Refusal) -> ResponseError {
+pub(crate) fn refusal_code(refusal: &Refusal) -> ResponseError {
     match refusal {
         Refusal::TopicExists(_) => ResponseError::TopicAlreadyExists,
         Refusal::UnknownTopic(_) => ResponseError::UnknownTopicOrPartition,
         Refusal::PartitionCount(_) => ResponseError::InvalidPartitions,
-        Refusal::ReplicationFactor { .. } => ResponseError::InvalidReplicationFactor,
+        Refusal::ReplicationFactor { .. } | Refusal::FactorChange { .. } => {
+            ResponseError::InvalidReplicationFactor
+        }
+        Refusal::UnknownPartition { .. } => ResponseError::UnknownTopicOrPartition,
+        Refusal::InvalidAssignment(_) => ResponseError::InvalidReplicaAssignment,
+        Refusal::NoReassignment => ResponseError::NoReassignmentInProgress,
         Refusal::UnknownBroker(_) | Refusal::StaleIsr | Refusal::InvalidIsr => {
             ResponseError::InvalidRequest
         }

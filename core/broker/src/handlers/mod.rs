@@ -2,6 +2,7 @@
 //! topics and logs. Error codes exist only here, at the wire boundary.
 
 pub(crate) mod alter_configs;
+pub(crate) mod alter_partition_reassignments;
 pub(crate) mod api_versions;
 pub(crate) mod cluster_topics;
 pub(crate) mod create_partitions;
@@ -19,6 +20,7 @@ pub(crate) mod join_group;
 pub(crate) mod leave_group;
 pub(crate) mod list_groups;
 pub(crate) mod list_offsets;
+pub(crate) mod list_partition_reassignments;
 pub(crate) mod metadata;
 mod metadata_cluster;
 pub(crate) mod offset_commit;

@@ -117,8 +117,14 @@ impl ReplicaState {
                 }
             }
         }
+        let was_leader = matches!(&*current, Role::Leader(_));
         *current = role;
         drop(current);
+        if was_leader {
+            // Wake `acks=all` produces waiting in the old term: they answer NOT_LEADER now
+            // rather than at their timeout (a reassignment moves leaders of live brokers).
+            self.high_watermark.send_modify(|_| {});
+        }
         self.advance_high_watermark(log);
     }
 
@@ -194,7 +200,9 @@ impl ReplicaState {
         deadline: tokio::time::Instant,
     ) -> Committed {
         let mut hw = self.high_watermark.subscribe();
-        let reached = tokio::time::timeout_at(deadline, hw.wait_for(|hw| *hw >= offset)).await;
+        let deposed = || self.leader_term().is_none_or(|term| term.epoch != epoch);
+        let reached =
+            tokio::time::timeout_at(deadline, hw.wait_for(|hw| *hw >= offset || deposed())).await;
         match self.leader_term() {
             Some(term) if term.epoch == epoch => match reached {
                 Ok(Ok(_)) => Committed::Yes {

@@ -1,7 +1,9 @@
 //! Turns the applied cluster metadata into this broker's partitions and roles: creates the
 //! logs of topics it holds, drops those of deleted topics, makes it leader, follower or
 //! offline for each partition, and keeps one follower loop per followed partition (a new
-//! leader or epoch restarts it).
+//! leader or epoch restarts it). A copy of a partition this broker is not a replica of is
+//! deleted (it was reassigned away, or created with the topic); one it becomes a replica of
+//! is created empty and filled by its follower loop.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -58,12 +60,14 @@ impl Drop for FollowerLoops {
 
 /// Brings this broker's partitions in line with `state`. Topic logs are removed only for
 /// deletions seen here (in `previous` and gone from `state`): a broker that starts before
-/// its metadata log is replayed must not take the empty state for "no topics".
+/// its metadata log is replayed must not take the empty state for "no topics". Copies of
+/// partitions not assigned here are deleted only with `drop_copies` (caught up).
 pub(crate) fn apply(
     broker: &Arc<Broker>,
     previous: &ClusterState,
     state: &ClusterState,
     loops: &mut FollowerLoops,
+    drop_copies: bool,
 ) {
     let me = broker.config.node_id();
     for local in broker.topics.list() {
@@ -91,7 +95,7 @@ pub(crate) fn apply(
                 tracing::warn!(topic = %name, config = %key, error = %e, "ignoring a topic config from the metadata log");
             }
         }
-        let topic = match broker.topics.ensure(
+        let mut topic = match broker.topics.ensure(
             name,
             topic_state.id,
             topic_state.partitions.len() as u32,
@@ -104,10 +108,30 @@ pub(crate) fn apply(
             }
         };
         for (index, p) in topic_state.partitions.iter().enumerate() {
+            let key = (name.clone(), index as i32);
+            if !p.replicas.contains(&me) {
+                // Not (or no longer) a replica here: no follower, no copy on disk.
+                loops.stop(&key);
+                if let Some(partition) = topic.partition(index as i32) {
+                    partition.replica.set_role(Role::Offline, &partition.log);
+                }
+                if drop_copies && let Err(e) = broker.topics.drop_copy(name, index as i32) {
+                    tracing::warn!(topic = %name, partition = index, error = %e, "deleting the copy of a partition reassigned away");
+                }
+                continue;
+            }
+            if !broker.topics.holds_copy(name, index as i32) {
+                match broker.topics.restore_copy(name, index as i32) {
+                    Ok(restored) => topic = restored,
+                    Err(e) => {
+                        tracing::error!(topic = %name, partition = index, error = %e, "cannot create the copy of a partition assigned here");
+                        continue;
+                    }
+                }
+            }
             let Some(partition) = topic.partition(index as i32) else {
                 continue;
             };
-            let key = (name.clone(), index as i32);
             let role = if p.leader == me {
                 Role::Leader(LeaderTerm {
                     node: me,
@@ -116,7 +140,7 @@ pub(crate) fn apply(
                     replicas: p.replicas.clone(),
                     isr: p.isr.clone(),
                 })
-            } else if p.replicas.contains(&me) && p.leader != NO_LEADER {
+            } else if p.leader != NO_LEADER {
                 Role::Follower {
                     leader: p.leader,
                     epoch: p.leader_epoch,

@@ -29,7 +29,7 @@ impl std::fmt::Display for KafkaCode {
     }
 }
 
-fn detail(message: &Option<String>) -> String {
+pub(super) fn detail(message: &Option<String>) -> String {
     message
         .as_deref()
         .filter(|m| !m.is_empty())

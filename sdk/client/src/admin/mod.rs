@@ -1,5 +1,5 @@
 //! The admin client, as Kafka's `Admin` has it: topics (create, list, describe with configs,
-//! delete, alter configs, grow partitions) and consumer groups (list, describe, committed
+//! delete, alter configs, grow partitions, reassign replicas) and consumer groups (list, describe, committed
 //! offsets, lag). Topic changes go to the controller; group questions to the group's
 //! coordinator; every request waits at most `request_timeout`.
 //!
@@ -22,6 +22,7 @@ mod configs;
 mod error;
 mod groups;
 mod lag;
+mod reassignments;
 mod topics;
 
 use std::sync::Arc;
@@ -38,6 +39,7 @@ pub use configs::{ConfigChange, ConfigEntry, ConfigSource};
 pub use error::{AdminError, KafkaCode, TopicError};
 pub use groups::{GroupDescription, GroupListing, MemberDescription};
 pub use lag::PartitionLag;
+pub use reassignments::{PartitionReassignment, PartitionRefusal, Reassignment};
 pub use topics::{
     BrokerInfo, ClusterDescription, NewTopic, PartitionDescription, TopicDescription,
 };
