@@ -37,6 +37,8 @@ pub struct Cluster {
     pub brokers: Vec<Broker>,
     voters: String,
     controller_ports: Vec<u16>,
+    /// Each voter's listening address (all loopback unless placed in namespaces).
+    hosts: Vec<String>,
     extra: String,
     timeouts: &'static str,
 }
@@ -66,6 +68,7 @@ impl Cluster {
                 brokers: Vec::new(),
                 voters,
                 controller_ports: controller_ports.clone(),
+                hosts: vec!["127.0.0.1".to_owned(); VOTERS],
                 extra: extra.to_string(),
                 timeouts,
             };
@@ -96,10 +99,43 @@ impl Cluster {
         panic!("no free ports for the cluster after 5 tries");
     }
 
+    /// The three voters, each on its own host with Kafka port 9092 and controller port
+    /// 9093, started through its launcher (`ip netns exec NS`: one network namespace each).
+    pub fn start_placed(
+        hosts: [&str; VOTERS],
+        launchers: [Vec<String>; VOTERS],
+        timeouts: &'static str,
+        extra: &str,
+    ) -> Self {
+        let voters = hosts
+            .iter()
+            .enumerate()
+            .map(|(i, host)| format!("{}@{host}:9093", i + 1))
+            .collect::<Vec<_>>()
+            .join(",");
+        let mut cluster = Self {
+            brokers: Vec::new(),
+            voters,
+            controller_ports: vec![9093; VOTERS],
+            hosts: hosts.iter().map(|h| (*h).to_owned()).collect(),
+            extra: extra.to_string(),
+            timeouts,
+        };
+        for (i, launcher) in launchers.iter().enumerate() {
+            let config = cluster.node_config(i + 1, 9093);
+            let broker = Broker::start_placed(hosts[i], launcher, 9092, &config)
+                .unwrap_or_else(|why| panic!("{why}"));
+            cluster.brokers.push(broker);
+        }
+        cluster.wait_for_brokers(VOTERS);
+        cluster
+    }
+
     fn node_config(&self, id: usize, controller_port: u16) -> String {
+        let host = self.hosts.get(id - 1).map_or("127.0.0.1", String::as_str);
         format!(
             "node_id = {id}\ncontroller_quorum_voters = \"{}\"\n\
-             controller_listener = \"127.0.0.1:{controller_port}\"\n{}{}\n",
+             controller_listener = \"{host}:{controller_port}\"\n{}{}\n",
             self.voters, self.timeouts, self.extra
         )
     }

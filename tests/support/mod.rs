@@ -42,6 +42,10 @@ const EXPECTED_ERRORS: &[(&str, &str)] = &[("openraft::", "Unreachable node")];
 /// log file. Dropping it kills the broker and checks its log.
 pub struct Broker {
     child: Option<Child>,
+    /// The address it listens on: loopback, or its own in a network namespace.
+    host: String,
+    /// What runs `weir` (empty: run it directly; `ip netns exec NS`: in a namespace).
+    launcher: Vec<String>,
     port: u16,
     dir: tempfile::TempDir,
     config: PathBuf,
@@ -65,6 +69,8 @@ impl Broker {
         let log = dir.path().join("broker.log");
         let mut broker = Self {
             child: None,
+            host: "127.0.0.1".to_owned(),
+            launcher: Vec::new(),
             port: 0,
             dir,
             config,
@@ -94,6 +100,17 @@ impl Broker {
     /// Starts a broker on `port` whose `[broker]` table gets `broker_extra` (a cluster node
     /// needs its ports known before it starts); an error if it does not come up.
     pub fn start_on(port: u16, broker_extra: &str) -> Result<Self, String> {
+        Self::start_placed("127.0.0.1", &[], port, broker_extra)
+    }
+
+    /// Like [`Broker::start_on`], listening on `host` and started through `launcher` (such
+    /// as `ip netns exec NS`, to run it in a network namespace).
+    pub fn start_placed(
+        host: &str,
+        launcher: &[String],
+        port: u16,
+        broker_extra: &str,
+    ) -> Result<Self, String> {
         let dir = tempfile::Builder::new()
             .prefix("weir-itest-")
             .tempdir()
@@ -102,6 +119,8 @@ impl Broker {
         let log = dir.path().join("broker.log");
         let mut broker = Self {
             child: None,
+            host: host.to_owned(),
+            launcher: launcher.to_vec(),
             port,
             dir,
             config,
@@ -122,9 +141,10 @@ impl Broker {
         self.child.is_some()
     }
 
-    /// `127.0.0.1:PORT`, for `bootstrap.servers` and raw sockets.
+    /// `HOST:PORT` (`127.0.0.1` unless placed elsewhere), for `bootstrap.servers` and raw
+    /// sockets.
     pub fn addr(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
+        format!("{}:{}", self.host, self.port)
     }
 
     /// The broker's process id, while it runs.
@@ -248,7 +268,16 @@ impl Broker {
             self.port
         )
         .map_err(|e| e.to_string())?;
-        let child = Command::new(env!("CARGO_BIN_EXE_weir"))
+        let weir = env!("CARGO_BIN_EXE_weir");
+        let mut command = match self.launcher.split_first() {
+            Some((program, args)) => {
+                let mut command = Command::new(program);
+                command.args(args).arg(weir);
+                command
+            }
+            None => Command::new(weir),
+        };
+        let child = command
             .arg("broker")
             .arg("--config")
             .arg(&self.config)
