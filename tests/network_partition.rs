@@ -1,10 +1,15 @@
-//! A network partition: three brokers, each in its own network namespace, linked pairwise
-//! and to the test (the root namespace) by veth pairs. The leader of a replicated partition
-//! is cut off from the other two brokers while the test's clients still reach it: it must
-//! stop acknowledging `acks=all` writes, the majority elects a new leader in a later epoch
-//! and takes writes, and once the links are back the old leader drops the tail it appended
-//! alone (`acks=1` writes nobody else has) and ends with the same log as the others. No
-//! `acks=all` write acknowledged at any time is lost.
+//! Network partitions and random faults, with three brokers each in its own network
+//! namespace, linked pairwise and to the test (the root namespace) by veth pairs, so a
+//! broker can be cut off from its peers while the test's clients still reach it.
+//!
+//! - The leader of a replicated partition is cut off: it must stop acknowledging `acks=all`
+//!   writes, the majority elects a new leader in a later epoch and takes writes, and once the
+//!   links are back the old leader drops the tail it appended alone (the writes it could not
+//!   replicate) and ends with the same log as the others.
+//! - Seeded random faults (kills and restarts, partitions, pauses: a stalled disk or process)
+//!   under an `acks=all` load: every acknowledged record stays at its offset, the logs stay
+//!   contiguous, and the copies end byte for byte equal. `WEIR_FAULT_SEED=<n>` replays a run,
+//!   `WEIR_FAULT_ROUNDS=<n>` makes it longer (default 6).
 //!
 //! Needs root and `ip` (iproute2), as `.ci/run` has; it fails saying so otherwise.
 
@@ -15,19 +20,26 @@ mod support;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use rand::{Rng as _, SeedableRng as _};
 use rdkafka::consumer::Consumer as _;
-use support::cluster::{Cluster, TEST_TIMEOUTS, create_topic, fully_replicated};
+use support::cluster::{
+    Cluster, TEST_TIMEOUTS, assert_acknowledged_at_their_offsets, create_topic, fully_replicated,
+    produce_continuously, read_back,
+};
 use support::kafka::{self, PATIENCE, Record};
 
-/// The brokers' addresses, one per namespace.
-const HOSTS: [&str; 3] = ["10.77.0.1", "10.77.0.2", "10.77.0.3"];
-/// The test's own address in the root namespace.
-const CLIENT: &str = "10.77.1.254";
 const TOPIC: &str = "split";
 
-/// The namespaces and links; removed when dropped.
+/// The namespaces and links of one test (each test its own subnet); removed when dropped.
 struct Network {
     namespaces: Vec<String>,
+    /// The brokers' addresses, one per namespace.
+    hosts: [String; 3],
+    /// The test's own address in the root namespace.
+    client: String,
 }
 
 fn ip(args: &[&str]) {
@@ -43,18 +55,26 @@ fn ip(args: &[&str]) {
 }
 
 impl Network {
-    fn new() -> Self {
-        let tag = std::process::id() % 100_000;
-        let namespaces: Vec<String> = (1..=3).map(|n| format!("weir-np{tag}-{n}")).collect();
-        let network = Self { namespaces };
-        ip(&["addr", "replace", &format!("{CLIENT}/32"), "dev", "lo"]);
+    /// Namespaces with addresses `10.77.{subnet}.1-3`, the test at `10.77.{subnet}.254`.
+    fn new(subnet: u8) -> Self {
+        let tag = std::process::id() % 10_000;
+        let namespaces: Vec<String> = (1..=3)
+            .map(|n| format!("weir-np{tag}-{subnet}-{n}"))
+            .collect();
+        let network = Self {
+            namespaces,
+            hosts: [1, 2, 3].map(|n| format!("10.77.{subnet}.{n}")),
+            client: format!("10.77.{subnet}.254"),
+        };
+        let client = network.client.as_str();
+        ip(&["addr", "replace", &format!("{client}/32"), "dev", "lo"]);
         for (i, ns) in network.namespaces.iter().enumerate() {
-            let host = HOSTS[i];
+            let host = network.hosts[i].as_str();
             ip(&["netns", "add", ns]);
             ip(&["-n", ns, "link", "set", "lo", "up"]);
             ip(&["-n", ns, "addr", "add", &format!("{host}/32"), "dev", "lo"]);
             // The link to the test.
-            let root_end = format!("wnp{tag}r{}", i + 1);
+            let root_end = format!("wn{tag}s{subnet}r{}", i + 1);
             ip(&[
                 "link", "add", &root_end, "type", "veth", "peer", "name", "client", "netns", ns,
             ]);
@@ -67,14 +87,14 @@ impl Network {
                 "dev",
                 &root_end,
                 "src",
-                CLIENT,
+                client,
             ]);
             ip(&[
                 "-n",
                 ns,
                 "route",
                 "replace",
-                &format!("{CLIENT}/32"),
+                &format!("{client}/32"),
                 "dev",
                 "client",
                 "src",
@@ -118,11 +138,11 @@ impl Network {
                 ns,
                 "route",
                 "replace",
-                &format!("{}/32", HOSTS[to]),
+                &format!("{}/32", self.hosts[to]),
                 "dev",
                 &link,
                 "src",
-                HOSTS[from],
+                &self.hosts[from],
             ]);
         }
     }
@@ -152,6 +172,16 @@ impl Network {
             .map(str::to_owned)
             .to_vec()
     }
+
+    /// Three brokers, one in each namespace.
+    fn cluster(&self) -> Cluster {
+        Cluster::start_placed(
+            [&self.hosts[0], &self.hosts[1], &self.hosts[2]].map(String::as_str),
+            [self.launcher(0), self.launcher(1), self.launcher(2)],
+            TEST_TIMEOUTS,
+            "",
+        )
+    }
 }
 
 impl Drop for Network {
@@ -161,7 +191,7 @@ impl Drop for Network {
             let _ = Command::new("ip").args(["netns", "del", ns]).output();
         }
         let _ = Command::new("ip")
-            .args(["addr", "del", &format!("{CLIENT}/32"), "dev", "lo"])
+            .args(["addr", "del", &format!("{}/32", self.client), "dev", "lo"])
             .output();
     }
 }
@@ -190,9 +220,9 @@ fn values(prefix: &str, n: usize) -> Vec<Record> {
         .collect()
 }
 
-/// The bytes of the partition's segment files in a broker's data directory.
-fn segments(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
-    let partition = dir.join(format!("{TOPIC}-0"));
+/// The bytes of a partition's segment files in a broker's data directory.
+fn segments(dir: &std::path::Path, topic: &str, partition: i32) -> Vec<(String, Vec<u8>)> {
+    let partition = dir.join(format!("{topic}-{partition}"));
     let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(&partition)
         .map(|entries| {
             entries
@@ -213,17 +243,8 @@ fn segments(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
 
 #[test]
 fn an_isolated_leader_stops_acknowledging_and_rejoins_without_its_tail() {
-    let network = Network::new();
-    let mut cluster = Cluster::start_placed(
-        HOSTS,
-        [
-            network.launcher(0),
-            network.launcher(1),
-            network.launcher(2),
-        ],
-        TEST_TIMEOUTS,
-        "",
-    );
+    let network = Network::new(0);
+    let mut cluster = network.cluster();
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(create_topic(
         &cluster,
@@ -269,22 +290,21 @@ fn an_isolated_leader_stops_acknowledging_and_rejoins_without_its_tail() {
         "the isolated leader acknowledged acks=all writes: {acked:?}"
     );
     assert_eq!(failed.len(), 10);
-    // ...while acks=1 writes it may take alone: its tail nobody else has.
-    let alone = [
-        ("acks", "1"),
-        ("enable.idempotence", "false"),
-        ("message.timeout.ms", "8000"),
-        ("topic.metadata.refresh.interval.ms", "600000"),
-    ];
-    let (alone_acked, _) = kafka::produce_allowing_failures(
-        &kafka::producer(&old_addr, &alone),
-        TOPIC,
-        &values("alone", 10),
+    // ...though it appended them: a tail of its own that no other copy has.
+    let log_bytes = |broker: usize| -> usize {
+        segments(&cluster.brokers[broker].data_dir(), TOPIC, 0)
+            .iter()
+            .map(|(_, bytes)| bytes.len())
+            .sum()
+    };
+    let peer = (old + 1) % 3;
+    let (tail, peer_bytes) = (log_bytes(old), log_bytes(peer));
+    assert!(
+        tail > peer_bytes,
+        "the isolated leader's copy ({tail} B) should be ahead of its peer's ({peer_bytes} B)"
     );
-
     eprintln!(
-        "isolated leader {leader}: 0 of 10 acks=all writes acknowledged, {} of 10 acks=1",
-        alone_acked.len()
+        "isolated leader {leader}: 0 of 10 acks=all writes acknowledged; its copy {tail} B, a peer's {peer_bytes} B"
     );
 
     // The majority elects one of its own.
@@ -327,10 +347,108 @@ fn an_isolated_leader_stops_acknowledging_and_rejoins_without_its_tail() {
         .collect();
     assert_eq!(got, wanted, "the log after healing");
 
-    // No divergent replica: the three copies end byte for byte the same.
+    assert_copies_identical(&cluster, TOPIC, 1);
+}
+
+/// No divergent replica: each partition's three copies end byte for byte the same.
+fn assert_copies_identical(cluster: &Cluster, topic: &str, partitions: i32) {
     let dirs: Vec<std::path::PathBuf> = cluster.brokers.iter().map(|b| b.data_dir()).collect();
-    wait_for("the three copies identical", || {
-        let first = segments(&dirs[0]);
-        !first.is_empty() && dirs[1..].iter().all(|d| segments(d) == first)
+    for partition in 0..partitions {
+        wait_for(
+            &format!("the copies of {topic}-{partition} identical"),
+            || {
+                let first = segments(&dirs[0], topic, partition);
+                !first.is_empty()
+                    && dirs[1..]
+                        .iter()
+                        .all(|d| segments(d, topic, partition) == first)
+            },
+        );
+    }
+}
+
+/// One fault, on one broker at a time so a majority stays.
+#[derive(Debug, Clone, Copy)]
+enum Fault {
+    /// SIGKILL, then a restart on the same data.
+    Kill,
+    /// Cut off from its peers (the clients still reach it), then healed.
+    Partition,
+    /// SIGSTOP then SIGCONT: a process or disk that stalls.
+    Pause,
+}
+
+#[test]
+fn random_faults_lose_and_reorder_no_acknowledged_record() {
+    let seed: u64 = std::env::var("WEIR_FAULT_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(rand::random);
+    let rounds: usize = std::env::var("WEIR_FAULT_ROUNDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(6);
+    eprintln!("WEIR_FAULT_SEED={seed} WEIR_FAULT_ROUNDS={rounds}");
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let network = Network::new(1);
+    let mut cluster = network.cluster();
+    let topic = "chaos";
+    let partitions = 3;
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(create_topic(
+        &cluster,
+        topic,
+        partitions,
+        3,
+        &[("min.insync.replicas", "2")],
+    ));
+    let stop = Arc::new(AtomicBool::new(false));
+    let producing = produce_continuously(
+        cluster.bootstrap(),
+        topic.to_owned(),
+        partitions,
+        Arc::clone(&stop),
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    for round in 0..rounds {
+        let fault = [Fault::Kill, Fault::Partition, Fault::Pause][rng.gen_range(0..3)];
+        let node = rng.gen_range(0..3usize);
+        let lasts = Duration::from_millis(rng.gen_range(500..4000));
+        eprintln!("round {round}: {fault:?} broker {} for {lasts:?}", node + 1);
+        let id = node as i32 + 1;
+        match fault {
+            Fault::Kill => {
+                cluster.node(id).kill();
+                std::thread::sleep(lasts);
+                cluster.node(id).restart();
+            }
+            Fault::Partition => {
+                network.isolate(node);
+                std::thread::sleep(lasts);
+                network.heal(node);
+            }
+            Fault::Pause => {
+                cluster.node(id).pause();
+                std::thread::sleep(lasts);
+                cluster.node(id).resume();
+            }
+        }
+        cluster.wait_until("every replica back in sync", PATIENCE * 2, |m| {
+            fully_replicated(m, topic)
+        });
+    }
+    stop.store(true, Ordering::Relaxed);
+    let (acked, failed) = producing.join().unwrap();
+    eprintln!(
+        "{rounds} faults: {} records acknowledged, {failed} failed (seed {seed})",
+        acked.len()
+    );
+    assert!(!acked.is_empty(), "nothing was acknowledged (seed {seed})");
+    cluster.wait_until("every replica in sync at the end", PATIENCE * 2, |m| {
+        fully_replicated(m, topic)
     });
+    let got = read_back(&cluster, topic, partitions);
+    kafka::assert_contiguous(&got);
+    assert_acknowledged_at_their_offsets(&acked, &got);
+    assert_copies_identical(&cluster, topic, partitions);
 }
