@@ -265,10 +265,12 @@ impl ClusterState {
     }
 
     /// A fenced broker leaves every ISR it can (never emptying one: the last member keeps
-    /// the claim to the committed data) and hands leadership to a live ISR member.
+    /// the claim to the committed data) and hands leadership to a live ISR member; with no
+    /// live ISR member, to any live replica only if the topic allows unclean election.
     fn move_away_from(&mut self, fenced: i32) {
         let live = self.live_brokers();
         for topic in self.topics.values_mut() {
+            let unclean = topic.unclean_election();
             for p in &mut topic.partitions {
                 let mut changed = false;
                 if p.isr.len() > 1 && p.isr.contains(&fenced) {
@@ -285,6 +287,9 @@ impl ClusterState {
                     p.leader_epoch += 1;
                     changed = true;
                 }
+                if p.leader == NO_LEADER && unclean && p.elect_unclean(&live) {
+                    changed = true;
+                }
                 if changed {
                     p.partition_epoch += 1;
                 }
@@ -296,14 +301,47 @@ impl ClusterState {
     /// ISR it is in (it holds everything they committed).
     fn elect_for_returning(&mut self, id: i32) {
         for topic in self.topics.values_mut() {
+            let unclean = topic.unclean_election();
             for p in &mut topic.partitions {
                 if p.leader == NO_LEADER && p.isr.contains(&id) {
                     p.leader = id;
                     p.leader_epoch += 1;
                     p.partition_epoch += 1;
+                } else if p.leader == NO_LEADER && unclean {
+                    p.elect_unclean(&[id]);
                 }
             }
         }
+    }
+}
+
+impl TopicState {
+    /// Whether `unclean.leader.election.enable` is on: a replica outside the ISR may lead
+    /// when no ISR member is alive, losing what only the ISR had (Kafka's default: no).
+    fn unclean_election(&self) -> bool {
+        self.configs
+            .iter()
+            .any(|(key, value)| key == "unclean.leader.election.enable" && value == "true")
+    }
+}
+
+impl PartitionState {
+    /// Makes the first live replica (of `live`) the leader and sole ISR member, in a new
+    /// epoch: the others truncate to its history when they return. Whether it found one.
+    fn elect_unclean(&mut self, live: &[i32]) -> bool {
+        let Some(chosen) = self.replicas.iter().copied().find(|r| live.contains(r)) else {
+            return false;
+        };
+        tracing::warn!(
+            leader = chosen,
+            isr = ?self.isr,
+            "unclean leader election: a replica outside the ISR leads; records only the ISR had are lost"
+        );
+        self.leader = chosen;
+        self.isr = vec![chosen];
+        self.leader_epoch += 1;
+        self.partition_epoch += 1;
+        true
     }
 }
 
@@ -399,6 +437,45 @@ mod tests {
         let last = p.isr[0];
         register(&mut state, last);
         assert_eq!(state.topics["t"].partitions[0].leader, last);
+    }
+
+    #[test]
+    fn without_a_live_isr_member_only_an_unclean_topic_elects_another_replica() {
+        for unclean in [false, true] {
+            let mut state = three_brokers_one_topic();
+            state
+                .apply(&ClusterCommand::CreateTopic {
+                    name: "u".into(),
+                    id: Uuid::new_v4(),
+                    partitions: 1,
+                    replication_factor: 3,
+                    configs: vec![("unclean.leader.election.enable".into(), unclean.to_string())],
+                })
+                .unwrap();
+            let p = state.topics["u"].partitions[0].clone();
+            // The ISR shrinks to the leader alone, then the leader dies.
+            state
+                .apply(&ClusterCommand::AlterIsr {
+                    topic: "u".into(),
+                    partition: 0,
+                    leader: p.leader,
+                    partition_epoch: p.partition_epoch,
+                    isr: vec![p.leader],
+                })
+                .unwrap();
+            state
+                .apply(&ClusterCommand::FenceBroker { id: p.leader })
+                .unwrap();
+            let after = &state.topics["u"].partitions[0];
+            if unclean {
+                assert!(after.leader >= 0 && after.leader != p.leader, "{after:?}");
+                assert_eq!(after.isr, vec![after.leader]);
+                assert!(after.leader_epoch > p.leader_epoch);
+            } else {
+                assert_eq!(after.leader, NO_LEADER, "{after:?}");
+                assert_eq!(after.isr, vec![p.leader]);
+            }
+        }
     }
 
     #[test]
