@@ -1,7 +1,9 @@
 //! Replication and clustering, process level: three (or four) `weir broker` processes on
 //! loopback ports form a cluster with their metadata in Raft; topics are replicated with
-//! Kafka's ISR model. Leaders are SIGKILLed under an `acks=all` load and every acknowledged
-//! record must be readable afterwards at the offset it was acknowledged with; killed brokers
+//! Kafka's ISR model. Leaders are SIGKILLed (10 times) under an `acks=all` load while a
+//! consumer reads along, and every acknowledged record must be readable afterwards at the
+//! offset it was acknowledged with, the consumer having read the same log through every
+//! failover; killed brokers
 //! restart, catch up and rejoin the ISR; `min.insync.replicas` is enforced; a fourth broker
 //! joins and receives new partitions; `weir cluster status` names the partitions that lost
 //! a replica; a broker down while a topic is deleted drops its logs when it returns.
@@ -17,8 +19,8 @@ use std::time::{Duration, Instant};
 use rdkafka::admin::{AdminOptions, AlterConfig, ResourceSpecifier};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use support::cluster::{
-    Cluster, PATIENT_TIMEOUTS, assert_acknowledged_at_their_offsets, create_topic,
-    fully_replicated, produce_continuously, read_back,
+    Cluster, PATIENT_TIMEOUTS, assert_acknowledged_at_their_offsets, consume_continuously,
+    create_topic, fully_replicated, produce_continuously, read_back,
 };
 use support::kafka::{self, PATIENCE, Record};
 
@@ -94,7 +96,7 @@ async fn acknowledged_records_survive_leader_kills() {
     let kills: usize = std::env::var("WEIR_CLUSTER_KILLS")
         .ok()
         .and_then(|k| k.parse().ok())
-        .unwrap_or(3);
+        .unwrap_or(10);
     let mut cluster = Cluster::start(3, "");
     let topic = support::topic_name("failover");
     let partitions = 6;
@@ -112,6 +114,13 @@ async fn acknowledged_records_survive_leader_kills() {
         topic.clone(),
         partitions,
         Arc::clone(&stop),
+    );
+    let reading = Arc::new(AtomicBool::new(false));
+    let consuming = consume_continuously(
+        cluster.bootstrap(),
+        topic.clone(),
+        partitions,
+        Arc::clone(&reading),
     );
     std::thread::sleep(Duration::from_secs(2));
     for kill in 0..kills {
@@ -157,6 +166,19 @@ async fn acknowledged_records_survive_leader_kills() {
     let got = read_back(&cluster, &topic, partitions);
     kafka::assert_contiguous(&got);
     assert_acknowledged_at_their_offsets(&acked, &got);
+    // The consumer that read all along went through every failover: it saw the same log,
+    // each record once, in order.
+    reading.store(true, Ordering::Relaxed);
+    let consumed = consuming.join().unwrap();
+    assert_eq!(
+        consumed.values().map(Vec::len).sum::<usize>(),
+        got.values().map(Vec::len).sum::<usize>(),
+        "records read during the failovers vs the log afterwards"
+    );
+    assert_eq!(
+        consumed, got,
+        "what the consumer read through the failovers"
+    );
 }
 
 /// Produces one record with `acks`; the error librdkafka reports, if any.

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use rdkafka::Message as _;
 use rdkafka::admin::{AdminOptions, NewTopic, TopicReplication};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::metadata::Metadata;
@@ -322,6 +323,47 @@ pub fn produce_continuously(
         acked.extend(delivered);
         failed += failures.len();
         (acked, failed)
+    })
+}
+
+/// Reads every partition of `topic` from the start in a thread while the cluster fails
+/// over, until `stop` is set and it has reached the high watermark of each partition;
+/// returns what it read, by partition, in the order it read it.
+pub fn consume_continuously(
+    bootstrap: String,
+    topic: String,
+    partitions: i32,
+    stop: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<BTreeMap<i32, Vec<Msg>>> {
+    std::thread::spawn(move || {
+        let consumer =
+            kafka::consumer(&bootstrap, &[("topic.metadata.refresh.interval.ms", "500")]);
+        let mut assignment = TopicPartitionList::new();
+        for p in 0..partitions {
+            assignment
+                .add_partition_offset(&topic, p, Offset::Beginning)
+                .unwrap();
+        }
+        consumer.assign(&assignment).unwrap();
+        let mut got: BTreeMap<i32, Vec<Msg>> = BTreeMap::new();
+        let poll = |got: &mut BTreeMap<i32, Vec<Msg>>| {
+            if let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) {
+                got.entry(m.partition()).or_default().push(kafka::owned(&m));
+            }
+        };
+        while !stop.load(Ordering::Relaxed) {
+            poll(&mut got);
+        }
+        let deadline = Instant::now() + PATIENCE * 2;
+        for p in 0..partitions {
+            let (_, high) = kafka::consumer(&bootstrap, &[])
+                .fetch_watermarks(&topic, p, PATIENCE)
+                .unwrap();
+            while got.get(&p).map_or(0, Vec::len) < high as usize && Instant::now() < deadline {
+                poll(&mut got);
+            }
+        }
+        got
     })
 }
 

@@ -123,7 +123,8 @@ impl ProducerContext for Recorder {
 
 impl ConsumerContext for Recorder {}
 
-fn owned<M: Message>(m: &M) -> Msg {
+/// A received message as an owned [`Msg`].
+pub fn owned<M: Message>(m: &M) -> Msg {
     Msg {
         partition: m.partition(),
         offset: m.offset(),
