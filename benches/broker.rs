@@ -326,14 +326,10 @@ fn machine() -> String {
 }
 
 fn main() {
-    if std::env::args().any(|a| a == "--list") {
-        return; // `cargo test --benches` asks the harness for its tests
+    if common::only_listing() {
+        return;
     }
-    let scale = if std::env::var_os("WEIR_BENCH_QUICK").is_some() {
-        10
-    } else {
-        1
-    };
+    let scale = common::scale();
     println!(
         "# weir broker over loopback (librdkafka {})",
         rdkafka::util::get_rdkafka_version().1

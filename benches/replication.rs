@@ -51,14 +51,10 @@ const LOADS: [Load; 3] = [
 ];
 
 fn main() {
-    if std::env::args().any(|a| a == "--list") {
-        return; // `cargo test --benches` asks the harness for its tests
+    if common::only_listing() {
+        return;
     }
-    let count = if std::env::var_os("WEIR_BENCH_QUICK").is_some() {
-        RECORDS / 10
-    } else {
-        RECORDS
-    };
+    let count = RECORDS / common::scale();
     let runtime = tokio::runtime::Runtime::new().unwrap();
     for flush in ["fsync", "os"] {
         let cluster =

@@ -36,14 +36,10 @@ fn measure(cluster: &Cluster, topic: &str, brokers: usize, count: u64) -> f64 {
 }
 
 fn main() {
-    if std::env::args().any(|a| a == "--list") {
-        return; // `cargo test --benches` asks the harness for its tests
+    if common::only_listing() {
+        return;
     }
-    let count = if std::env::var_os("WEIR_BENCH_QUICK").is_some() {
-        RECORDS / 10
-    } else {
-        RECORDS
-    };
+    let count = RECORDS / common::scale();
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let mut cluster = Cluster::start_with_timeouts(3, PATIENT_TIMEOUTS, "");
     let topic = "scaling-bench";

@@ -19,8 +19,8 @@ use std::time::{Duration, Instant};
 use rdkafka::admin::{AdminOptions, AlterConfig, ResourceSpecifier};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use support::cluster::{
-    Cluster, PATIENT_TIMEOUTS, assert_acknowledged_at_their_offsets, consume_continuously,
-    create_topic, fully_replicated, produce_continuously, read_back,
+    AcksAllLoad, Cluster, PATIENT_TIMEOUTS, assert_acknowledged_at_their_offsets,
+    consume_continuously, create_topic, fully_replicated, read_back,
 };
 use support::kafka::{self, PATIENCE, Record};
 
@@ -100,21 +100,7 @@ async fn acknowledged_records_survive_leader_kills() {
     let mut cluster = Cluster::start(3, "");
     let topic = support::topic_name("failover");
     let partitions = 6;
-    create_topic(
-        &cluster,
-        &topic,
-        partitions,
-        3,
-        &[("min.insync.replicas", "2")],
-    )
-    .await;
-    let stop = Arc::new(AtomicBool::new(false));
-    let producing = produce_continuously(
-        cluster.bootstrap(),
-        topic.clone(),
-        partitions,
-        Arc::clone(&stop),
-    );
+    let load = AcksAllLoad::start(&cluster, &topic, partitions).await;
     let reading = Arc::new(AtomicBool::new(false));
     let consuming = consume_continuously(
         cluster.bootstrap(),
@@ -151,8 +137,7 @@ async fn acknowledged_records_survive_leader_kills() {
         eprintln!("kill {kill}: broker {leader} restarted and rejoined every ISR in {rejoined:?}");
     }
     std::thread::sleep(Duration::from_secs(1));
-    stop.store(true, Ordering::Relaxed);
-    let (acked, failed) = producing.join().unwrap();
+    let (acked, failed) = load.finish();
     eprintln!(
         "{} records acknowledged, {failed} failed over {kills} kills",
         acked.len()

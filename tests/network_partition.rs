@@ -20,14 +20,11 @@ mod support;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-
 use rand::{Rng as _, SeedableRng as _};
 use rdkafka::consumer::Consumer as _;
 use support::cluster::{
-    Cluster, TEST_TIMEOUTS, assert_acknowledged_at_their_offsets, create_topic, fully_replicated,
-    produce_continuously, read_back,
+    AcksAllLoad, Cluster, TEST_TIMEOUTS, assert_acknowledged_at_their_offsets, create_topic,
+    fully_replicated, read_back,
 };
 use support::kafka::{self, PATIENCE, Record};
 
@@ -395,20 +392,7 @@ fn random_faults_lose_and_reorder_no_acknowledged_record() {
     let topic = "chaos";
     let partitions = 3;
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    runtime.block_on(create_topic(
-        &cluster,
-        topic,
-        partitions,
-        3,
-        &[("min.insync.replicas", "2")],
-    ));
-    let stop = Arc::new(AtomicBool::new(false));
-    let producing = produce_continuously(
-        cluster.bootstrap(),
-        topic.to_owned(),
-        partitions,
-        Arc::clone(&stop),
-    );
+    let load = runtime.block_on(AcksAllLoad::start(&cluster, topic, partitions));
     std::thread::sleep(Duration::from_secs(1));
     for round in 0..rounds {
         let fault = [Fault::Kill, Fault::Partition, Fault::Pause][rng.gen_range(0..3)];
@@ -437,8 +421,7 @@ fn random_faults_lose_and_reorder_no_acknowledged_record() {
             fully_replicated(m, topic)
         });
     }
-    stop.store(true, Ordering::Relaxed);
-    let (acked, failed) = producing.join().unwrap();
+    let (acked, failed) = load.finish();
     eprintln!(
         "{rounds} faults: {} records acknowledged, {failed} failed (seed {seed})",
         acked.len()

@@ -11,13 +11,11 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use support::cluster::{
-    Cluster, PATIENT_TIMEOUTS, assert_acknowledged_at_their_offsets, create_topic,
-    fully_replicated, produce_continuously, read_back,
+    AcksAllLoad, Cluster, PATIENT_TIMEOUTS, assert_acknowledged_at_their_offsets, create_topic,
+    fully_replicated, read_back,
 };
 use support::kafka::{self, PATIENCE};
 use weir_client::{Admin, AdminConfig, Reassignment};
@@ -97,21 +95,7 @@ async fn a_fourth_broker_takes_replicas_under_load_without_losing_records() {
     let mut cluster = Cluster::start_with_timeouts(3, PATIENT_TIMEOUTS, "");
     let topic = support::topic_name("scaling");
     let partitions = 6;
-    create_topic(
-        &cluster,
-        &topic,
-        partitions,
-        3,
-        &[("min.insync.replicas", "2")],
-    )
-    .await;
-    let stop = Arc::new(AtomicBool::new(false));
-    let producing = produce_continuously(
-        cluster.bootstrap(),
-        topic.clone(),
-        partitions,
-        Arc::clone(&stop),
-    );
+    let load = AcksAllLoad::start(&cluster, &topic, partitions).await;
     std::thread::sleep(Duration::from_secs(2));
 
     assert_eq!(cluster.add_broker(), 4);
@@ -128,8 +112,7 @@ async fn a_fourth_broker_takes_replicas_under_load_without_losing_records() {
     let applied = weir(&addr, &["cluster", "rebalance", "--wait"]);
     eprintln!("{applied}rebalance done in {:?}", started.elapsed());
     std::thread::sleep(Duration::from_secs(1));
-    stop.store(true, Ordering::Relaxed);
-    let (acked, failed) = producing.join().unwrap();
+    let (acked, failed) = load.finish();
     eprintln!(
         "{} records acknowledged, {failed} failed while replicas moved",
         acked.len()

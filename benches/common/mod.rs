@@ -12,6 +12,21 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::DeliveryResult;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer, ProducerContext};
 
+/// Whether `cargo test --benches` only asks this harness-less bench for its tests.
+pub(crate) fn only_listing() -> bool {
+    std::env::args().any(|a| a == "--list")
+}
+
+/// What the workloads are divided by: 10 with `WEIR_BENCH_QUICK` set (for trying a bench
+/// out), else 1.
+pub(crate) fn scale() -> u64 {
+    if std::env::var_os("WEIR_BENCH_QUICK").is_some() {
+        10
+    } else {
+        1
+    }
+}
+
 /// Counts deliveries without keeping them: the producer's own overhead stays small.
 #[derive(Default)]
 pub(crate) struct Counter {

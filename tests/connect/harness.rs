@@ -26,23 +26,17 @@ pub(crate) struct Connect {
 impl Connect {
     /// Writes `toml` as the config in `dir` and starts `weir connect`.
     pub(crate) fn start(dir: &Path, toml: &str) -> Self {
-        let config = dir.join("connectors.toml");
-        std::fs::write(&config, toml).unwrap();
-        let mut connect = Self {
-            child: None,
-            config,
-            log: dir.join("connect-process.out"),
-            starts: 0,
-            permissions_bind: false,
-        };
-        connect.spawn();
-        connect
+        Self::start_as(dir, toml, false)
     }
 
     /// As [`Connect::start`], but file permissions apply to the process even when the tests
     /// run as root (as in CI): it runs without the capabilities that let root read any file
     /// (`setpriv` drops `CAP_DAC_OVERRIDE` and `CAP_DAC_READ_SEARCH`).
     pub(crate) fn start_where_permissions_bind(dir: &Path, toml: &str) -> Self {
+        Self::start_as(dir, toml, true)
+    }
+
+    fn start_as(dir: &Path, toml: &str, permissions_bind: bool) -> Self {
         let config = dir.join("connectors.toml");
         std::fs::write(&config, toml).unwrap();
         let mut connect = Self {
@@ -50,7 +44,7 @@ impl Connect {
             config,
             log: dir.join("connect-process.out"),
             starts: 0,
-            permissions_bind: true,
+            permissions_bind,
         };
         connect.spawn();
         connect

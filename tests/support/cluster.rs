@@ -278,8 +278,43 @@ pub fn read_back(cluster: &Cluster, topic: &str, partitions: i32) -> BTreeMap<i3
     kafka::poll_records(&consumer, total, PATIENCE * 2)
 }
 
+/// A replicated topic (3 replicas, 2 required in sync) with an `acks=all` producer thread
+/// writing to it until [`AcksAllLoad::finish`].
+pub struct AcksAllLoad {
+    stop: Arc<AtomicBool>,
+    producing: std::thread::JoinHandle<(Vec<Msg>, usize)>,
+}
+
+impl AcksAllLoad {
+    /// Creates `topic` with `partitions` on `cluster` and starts producing to it.
+    pub async fn start(cluster: &Cluster, topic: &str, partitions: i32) -> Self {
+        create_topic(
+            cluster,
+            topic,
+            partitions,
+            3,
+            &[("min.insync.replicas", "2")],
+        )
+        .await;
+        let stop = Arc::new(AtomicBool::new(false));
+        let producing = produce_continuously(
+            cluster.bootstrap(),
+            topic.to_owned(),
+            partitions,
+            Arc::clone(&stop),
+        );
+        Self { stop, producing }
+    }
+
+    /// Stops producing; every acknowledged record, and how many deliveries failed.
+    pub fn finish(self) -> (Vec<Msg>, usize) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.producing.join().unwrap()
+    }
+}
+
 /// Produces `acks=all` continuously from a thread; returns every acknowledged record.
-pub fn produce_continuously(
+fn produce_continuously(
     bootstrap: String,
     topic: String,
     partitions: i32,
@@ -356,9 +391,7 @@ pub fn consume_continuously(
         }
         let deadline = Instant::now() + PATIENCE * 2;
         for p in 0..partitions {
-            let (_, high) = kafka::consumer(&bootstrap, &[])
-                .fetch_watermarks(&topic, p, PATIENCE)
-                .unwrap();
+            let (_, high) = consumer.fetch_watermarks(&topic, p, PATIENCE).unwrap();
             while got.get(&p).map_or(0, Vec::len) < high as usize && Instant::now() < deadline {
                 poll(&mut got);
             }
