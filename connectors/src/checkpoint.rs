@@ -70,9 +70,8 @@ impl CheckpointStore {
         let bounds = topic_scan::partition_bounds(&consumer, &[OFFSETS_TOPIC])
             .await
             .map_err(failed)?;
-        drop(consumer);
         let mut latest: Option<Bytes> = None;
-        topic_scan::read_ranges(&self.bootstrap, &bounds, |record| {
+        topic_scan::read_ranges(consumer, &bounds, |record| {
             if record.key.as_deref() == Some(connector.as_bytes()) {
                 latest = record.value.clone();
             }

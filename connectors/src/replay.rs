@@ -218,7 +218,6 @@ pub(crate) async fn recover(
 ) -> weir_client::Result<(ReplayFilter, OutputOffsets)> {
     let consumer = topic_scan::scan_consumer(bootstrap)?;
     let bounds = topic_scan::partition_bounds(&consumer, topics).await?;
-    drop(consumer);
     let mut outputs = OutputOffsets::default();
     let mut filter = ReplayFilter::default();
     let Some(saved) = saved else {
@@ -236,7 +235,7 @@ pub(crate) async fn recover(
         })
         .collect();
     let mut scanned = 0u64;
-    topic_scan::read_ranges(bootstrap, &ranges, |record| {
+    topic_scan::read_ranges(consumer, &ranges, |record| {
         scanned += 1;
         let id = record
             .headers

@@ -658,3 +658,30 @@ fn note_outputs(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn end(partition: i32, next_offset: i64) -> PartitionEnd {
+        PartitionEnd {
+            topic: "t".to_owned(),
+            partition,
+            next_offset,
+        }
+    }
+
+    #[test]
+    fn output_offsets_move_past_delivered_records_except_where_pinned() {
+        let mut outputs = OutputOffsets::default();
+        let (p0, p1) = (TopicPartition::new("t", 0), TopicPartition::new("t", 1));
+        outputs.raise(&p0, 5);
+        outputs.raise(&p1, 5);
+        // A previous run's records in partition 1 are not matched yet: it stays put.
+        let pinned = HashSet::from([p1.clone()]);
+        note_outputs(&mut outputs, &[end(0, 9), end(1, 9)], Some(&pinned));
+        assert_eq!((outputs.get(&p0), outputs.get(&p1)), (Some(9), Some(5)));
+        note_outputs(&mut outputs, &[end(1, 12)], None);
+        assert_eq!(outputs.get(&p1), Some(12));
+    }
+}

@@ -11,9 +11,10 @@ use weir_client::{Consumer, ConsumerConfig, ConsumerRecord, OffsetReset, TopicPa
 const POLL: Duration = Duration::from_millis(500);
 
 /// Reads every partition of `ranges` from its start offset up to (not including) its end
-/// offset, calling `visit` with each record in offset order per partition.
+/// offset with `consumer` (a [`scan_consumer`], the one that found the bounds), calling
+/// `visit` with each record in offset order per partition.
 pub(crate) async fn read_ranges(
-    bootstrap: &[String],
+    mut consumer: Consumer,
     ranges: &HashMap<TopicPartition, (i64, i64)>,
     mut visit: impl FnMut(&ConsumerRecord),
 ) -> weir_client::Result<()> {
@@ -25,7 +26,6 @@ pub(crate) async fn read_ranges(
     if remaining.is_empty() {
         return Ok(());
     }
-    let mut consumer = scan_consumer(bootstrap)?;
     consumer.assign(remaining.clone());
     for tp in &remaining {
         consumer.seek(tp, ranges[tp].0)?;
