@@ -1,9 +1,11 @@
 //! What a plugin call costs next to the same logic compiled natively, in one run:
 //!
-//! - `partitioner/*`: one partition call (16 B key, 100 B value, 12 partitions) through the
-//!   overflow-partitioner plugin vs the client's native `OverflowPartitioner`;
-//! - `consumer/*`: the order-notifier plugin vs its own source compiled natively, per
-//!   record at batches of 1, 100 and 1000;
+//! - `partitioner/*`: per record, partition calls for runs of 1, 100 and 1000 records (16 B
+//!   key, 100 B value, 12 partitions) through the overflow-partitioner plugin vs the client's
+//!   native `OverflowPartitioner`;
+//! - `consumer/*`: the order-notifier plugin, and the misbehaving test consumer's echo
+//!   path (next to no logic: the cost of crossing into a plugin and back), each vs its own
+//!   source compiled natively, per record at batches of 1, 100 and 1000;
 //! - `producer/*`: producing 100 B records to an in-process broker with the WASM
 //!   partitioner vs the native default partitioner (throughput).
 //!
@@ -19,6 +21,10 @@ mod support;
 #[allow(dead_code, unreachable_pub)]
 #[path = "../../examples/plugins/order-notifier/src/lib.rs"]
 mod order_notifier;
+
+#[allow(dead_code, unreachable_pub)]
+#[path = "../../examples/plugins/misbehaving-consumer/src/lib.rs"]
+mod misbehaving_consumer;
 
 use std::time::{Duration, Instant};
 
@@ -57,20 +63,43 @@ fn partitioner(c: &mut Criterion) {
     }; 12];
     let view = Partitions::new("bench", &fills, 16384);
     let mut group = c.benchmark_group("partitioner");
-    group.throughput(Throughput::Elements(1));
-    let mut i = 0;
-    group.bench_function("wasm", |b| {
-        b.iter(|| {
-            i = (i + 1) % records.len();
-            wasm.try_partition(&records[i], &view).unwrap()
-        })
-    });
-    group.bench_function("native", |b| {
-        b.iter(|| {
-            i = (i + 1) % records.len();
-            native.partition(&records[i], &view)
-        })
-    });
+    // Per record, for runs of 1, 100 and 1000 records placed with one call (the producer
+    // places up to `MAX_PARTITION_RUN` records accepted together in one call).
+    let mut answers = Vec::with_capacity(records.len());
+    for run in [1usize, 100, 1000] {
+        group.throughput(Throughput::Elements(run as u64));
+        let mut start = 0;
+        let mut next_run = || {
+            start = (start + run) % records.len();
+            (0..run)
+                .map(|i| &records[(start + i) % records.len()])
+                .collect::<Vec<_>>()
+        };
+        group.bench_function(BenchmarkId::new("wasm", run), |b| {
+            b.iter_batched(
+                &mut next_run,
+                |batch| {
+                    answers.clear();
+                    wasm.call_run(&batch, &view, &mut answers);
+                    assert!(answers.iter().all(Result::is_ok));
+                },
+                BatchSize::SmallInput,
+            )
+        });
+        group.bench_function(BenchmarkId::new("native", run), |b| {
+            b.iter_batched(
+                &mut next_run,
+                |batch| {
+                    let mut sum = 0;
+                    for record in batch {
+                        sum += native.partition(record, &view);
+                    }
+                    sum
+                },
+                BatchSize::SmallInput,
+            )
+        });
+    }
     group.finish();
 }
 
@@ -97,30 +126,56 @@ fn order_event(i: usize, round: u64) -> ConsumerRecord {
     }
 }
 
+/// Record `i` of round `round` for the echo consumer: a 100 B value.
+fn echo_event(i: usize, round: u64) -> ConsumerRecord {
+    ConsumerRecord {
+        topic: "events".into(),
+        partition: 0,
+        offset: i as i64,
+        timestamp: 0,
+        timestamp_type: TimestampType::CreateTime,
+        key: Some(format!("key-{i:012}").into()),
+        value: Some(format!("{round:>50}{i:>50}").into()),
+        headers: Vec::new(),
+    }
+}
+
 fn consumer(c: &mut Criterion) {
+    let notifier = order_notifier::OrderNotifier::new(&weir_plugin_sdk::Config::default()).unwrap();
+    consumer_group(c, "order-notifier", notifier, order_event);
+    // The misbehaving test consumer echoes any ordinary value as `ok:VALUE`: next to no
+    // logic, so its cost is what crossing into the plugin and back costs per record.
+    let echo = misbehaving_consumer::MisbehavingConsumer;
+    consumer_group(c, "misbehaving-consumer", echo, echo_event);
+}
+
+/// `consumer/PLUGIN/{wasm,native}/BATCH`: the plugin vs its own source compiled natively,
+/// per record, every record emitting one.
+fn consumer_group(
+    c: &mut Criterion,
+    plugin_name: &str,
+    mut native: impl weir_plugin_sdk::Consumer,
+    event: fn(usize, u64) -> ConsumerRecord,
+) {
     let engine = engine();
-    let plugin = engine
-        .compile_file(&example_plugin("order-notifier"))
-        .unwrap();
+    let plugin = engine.compile_file(&example_plugin(plugin_name)).unwrap();
     let mut wasm = WasmConsumer::new(&engine, &plugin, PluginSettings::default()).unwrap();
-    let mut native =
-        order_notifier::OrderNotifier::new(&weir_plugin_sdk::Config::default()).unwrap();
-    let mut group = c.benchmark_group("consumer");
+    let mut group = c.benchmark_group(format!("consumer/{plugin_name}"));
     let mut round = 0;
     for batch in [1usize, 100, 1000] {
         let mut next_round = || {
             round += 1;
-            (0..batch)
-                .map(|i| order_event(i, round))
-                .collect::<Vec<_>>()
+            (0..batch).map(|i| event(i, round)).collect::<Vec<_>>()
         };
         group.throughput(Throughput::Elements(batch as u64));
         group.bench_function(BenchmarkId::new("wasm", batch), |b| {
             b.iter_batched(
                 &mut next_round,
+                // Inputs and outputs are returned, so dropping them is not timed.
                 |records| {
                     let outcome = wasm.consume(&records);
                     assert_eq!(outcome.emitted.len(), records.len());
+                    (records, outcome)
                 },
                 BatchSize::SmallInput,
             )
@@ -147,12 +202,12 @@ fn consumer(c: &mut Criterion) {
                     }
                     let decoded = decode_batch(writer.bytes()).unwrap();
                     let mut out = weir_plugin_sdk::Emitter::default();
-                    let mut emitted = 0;
                     for record in &decoded {
                         native.consume(record, &mut out).unwrap();
-                        emitted += out.take().len();
                     }
-                    assert_eq!(emitted, records.len());
+                    assert_eq!(out.len(), records.len());
+                    out.encoded();
+                    (records, out)
                 },
                 BatchSize::SmallInput,
             )

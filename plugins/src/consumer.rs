@@ -2,15 +2,16 @@
 //! as one flat buffer and gives back what the plugin emitted and where it failed; the host
 //! imports (`emit`, `log`, `config`) are served here.
 
+use bytes::Bytes;
 use wasmtime::Store;
 use wasmtime::component::{HasSelf, InstancePre, Linker};
-use weir_client::ConsumerRecord;
+use weir_client::{ConsumerRecord, Header, ProducerRecord};
 use weir_plugin_sdk::wire::{BatchWriter, decode_emitted};
 
 use crate::engine::{CompiledPlugin, PluginEngine};
 use crate::error::{CallError, LoadError};
 use crate::instance::{PluginInstance, PluginWorld};
-use crate::sandbox::{Emitted, SandboxState, guarded};
+use crate::sandbox::{SandboxState, guarded};
 use crate::settings::PluginSettings;
 
 mod bindings {
@@ -50,20 +51,32 @@ impl PluginWorld for ConsumerPlugin {
 }
 
 impl host::Host for SandboxState {
+    /// The records stay in the one buffer lifted from the guest: keys, values and header
+    /// values are slices of it.
     fn emit_batch(&mut self, records: Vec<u8>) {
-        match decode_emitted(&records) {
-            Ok(records) => self.emitted.extend(records.into_iter().map(|r| {
-                Emitted {
-                    topic: r.topic.to_string(),
-                    key: r.key.map(<[u8]>::to_vec),
-                    value: r.value.map(<[u8]>::to_vec),
-                    headers: r
-                        .headers
-                        .iter()
-                        .map(|(k, v)| (k.to_string(), v.map(<[u8]>::to_vec)))
-                        .collect(),
-                }
-            })),
+        let buffer = Bytes::from(records);
+        match decode_emitted(&buffer) {
+            Ok(records) => {
+                self.emitted.reserve(records.len());
+                self.emitted.extend(records.into_iter().map(|r| {
+                    let slice = |b: &[u8]| buffer.slice_ref(b);
+                    ProducerRecord {
+                        topic: r.topic.to_string(),
+                        partition: None,
+                        key: r.key.map(slice),
+                        value: r.value.map(slice),
+                        headers: r
+                            .headers
+                            .iter()
+                            .map(|(key, value)| Header {
+                                key: key.to_string(),
+                                value: value.map(slice),
+                            })
+                            .collect(),
+                        timestamp: None,
+                    }
+                }));
+            }
             // Only a plugin not built with the SDK gets here; the call fails as a trap would.
             Err(e) => self.malformed_emit = Some(e.to_string()),
         }
@@ -103,8 +116,8 @@ pub enum Failure {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct BatchOutcome {
     /// The records emitted by the records handled before the failure (all of them when
-    /// there is none).
-    pub emitted: Vec<Emitted>,
+    /// there is none), ready to produce.
+    pub emitted: Vec<ProducerRecord>,
     /// Where and why the batch stopped: the index of the failing record in the batch (when
     /// known) and the failure.
     pub failure: Option<(Option<usize>, Failure)>,

@@ -171,7 +171,7 @@ impl PluginEngine {
 }
 
 impl CompiledPlugin {
-    /// The names of the interfaces the component exports (`weir:plugin/partitioner@0.1.0`, …).
+    /// The names of the interfaces the component exports (`weir:plugin/partitioner@0.2.0`, …).
     pub fn exports(&self) -> Vec<String> {
         let engine = self.component.engine();
         self.component

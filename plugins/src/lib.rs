@@ -1,7 +1,7 @@
 //! `weir-plugins`: the WebAssembly host for weir plugins.
 //!
 //! Plugins are WebAssembly components implementing the interfaces in `plugins/wit/`
-//! (`weir:plugin@0.1.0`), written with `weir-plugin-sdk`. One [`PluginEngine`] compiles them
+//! (`weir:plugin@0.2.0`), written with `weir-plugin-sdk`. One [`PluginEngine`] compiles them
 //! (cached on disk by the wasm's hash and the wasmtime version) and each instance runs in its
 //! own store with a deadline per call, a memory cap and WASI with nothing granted unless its
 //! settings say so. A plugin that traps, loops or runs out of memory fails one call; the next
@@ -32,5 +32,4 @@ pub use engine::{CompiledPlugin, PluginEngine};
 pub use error::{CallError, LoadError};
 pub use partitioner::WasmPartitioner;
 pub use runner::{RunnerConfig, RunnerError, RunnerProgress, RunnerStats};
-pub use sandbox::Emitted;
 pub use settings::{Grants, KeyStyle, PluginSettings};

@@ -103,15 +103,48 @@ impl WasmPartitioner {
         self.instance.name()
     }
 
+    /// A failed call as the producer reports it.
+    fn refused(&self, error: &CallError) -> PartitionError {
+        PartitionError::new(format!("plugin {} {error}", self.instance.name()))
+    }
+
     /// Asks the plugin for `record`'s partition.
     pub fn call(
         &mut self,
         record: &ProducerRecord,
         partitions: &Partitions<'_>,
     ) -> Result<i32, CallError> {
+        let mut answers = self.call_once(&[record], partitions)?;
+        answers
+            .pop()
+            .unwrap_or_else(|| Err(CallError::Plugin("answered no partition".to_string())))
+    }
+
+    /// Asks the plugin for the partitions of a run of records in one call, one answer per
+    /// record appended to `out`. When the call traps or times out, each record is asked
+    /// again on its own, so only the records that fail get an error.
+    pub fn call_run(
+        &mut self,
+        records: &[&ProducerRecord],
+        partitions: &Partitions<'_>,
+        out: &mut Vec<Result<i32, CallError>>,
+    ) {
+        match self.call_once(records, partitions) {
+            Ok(answers) => out.extend(answers),
+            Err(error) if records.len() == 1 => out.push(Err(error)),
+            Err(_) => out.extend(records.iter().map(|r| self.call(r, partitions))),
+        }
+    }
+
+    /// One `partition` call for `records`: an answer per record, or why the call failed.
+    fn call_once(
+        &mut self,
+        records: &[&ProducerRecord],
+        partitions: &Partitions<'_>,
+    ) -> Result<Vec<Result<i32, CallError>>, CallError> {
         let (store, plugin) = self.instance.ready()?;
         let count = partitions.count();
-        let call = self.writer.encode(
+        self.writer.start(
             partitions.topic(),
             u32::try_from(partitions.batch_size()).unwrap_or(u32::MAX),
             partitions.fills().iter().map(|f| {
@@ -120,23 +153,54 @@ impl WasmPartitioner {
                     u32::try_from(f.in_flight).unwrap_or(u32::MAX),
                 )
             }),
-            record.key.as_deref(),
-            record.value.as_deref(),
-            record
-                .headers
-                .iter()
-                .map(|h| (h.key.as_str(), h.value.as_deref())),
         );
-        let exports = plugin.weir_plugin_partitioner();
-        match guarded(|| exports.call_partition(&mut *store, call)) {
-            Ok(partition) if (0..count).contains(&partition) => Ok(partition),
-            Ok(REFUSED) => match guarded(|| exports.call_last_error(&mut *store)) {
-                Ok(reason) => Err(CallError::Plugin(reason)),
-                Err(e) => Err(self.instance.failed(&e)),
-            },
-            Ok(partition) => Err(CallError::OutOfRange { partition, count }),
-            Err(e) => Err(self.instance.failed(&e)),
+        for record in records {
+            self.writer.push(
+                record.key.as_deref(),
+                record.value.as_deref(),
+                record
+                    .headers
+                    .iter()
+                    .map(|h| (h.key.as_str(), h.value.as_deref())),
+            );
         }
+        let exports = plugin.weir_plugin_partitioner();
+        let answers = match guarded(|| exports.call_partition(&mut *store, self.writer.bytes())) {
+            Ok(answers) => answers,
+            Err(e) => return Err(self.instance.failed(&e)),
+        };
+        let refusals = if answers.len() != records.len() || answers.contains(&REFUSED) {
+            match guarded(|| exports.call_refusals(&mut *store)) {
+                Ok(refusals) => refusals,
+                Err(e) => return Err(self.instance.failed(&e)),
+            }
+        } else {
+            Vec::new()
+        };
+        if answers.len() != records.len() {
+            return Err(CallError::Plugin(format!(
+                "answered {} partitions for {} records{}",
+                answers.len(),
+                records.len(),
+                refusals
+                    .first()
+                    .map(|r| format!(": {r}"))
+                    .unwrap_or_default()
+            )));
+        }
+        let mut refusals = refusals.into_iter();
+        Ok(answers
+            .into_iter()
+            .map(|partition| match partition {
+                p if (0..count).contains(&p) => Ok(p),
+                REFUSED => Err(CallError::Plugin(
+                    refusals
+                        .next()
+                        .unwrap_or_else(|| "refused without a reason".to_string()),
+                )),
+                partition => Err(CallError::OutOfRange { partition, count }),
+            })
+            .collect())
     }
 }
 
@@ -162,7 +226,22 @@ impl Partitioner for WasmPartitioner {
         record: &ProducerRecord,
         partitions: &Partitions<'_>,
     ) -> Result<i32, PartitionError> {
-        self.call(record, partitions)
-            .map_err(|e| PartitionError::new(format!("plugin {} {e}", self.instance.name())))
+        self.call(record, partitions).map_err(|e| self.refused(&e))
+    }
+
+    /// A plugin call has a fixed cost of several hundred nanoseconds; a run shares it.
+    fn partitions_runs(&self) -> bool {
+        true
+    }
+
+    fn try_partition_run(
+        &mut self,
+        records: &[&ProducerRecord],
+        partitions: &Partitions<'_>,
+        out: &mut Vec<Result<i32, PartitionError>>,
+    ) {
+        let mut answers = Vec::with_capacity(records.len());
+        self.call_run(records, partitions, &mut answers);
+        out.extend(answers.into_iter().map(|a| a.map_err(|e| self.refused(&e))));
     }
 }

@@ -7,23 +7,11 @@ use std::time::Duration;
 use wasmtime::component::ResourceTable;
 use wasmtime::{Engine, Store, StoreLimits, StoreLimitsBuilder, Trap};
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use weir_client::ProducerRecord;
 
 use crate::engine::EPOCH_TICK;
 use crate::error::{CallError, LoadError};
 use crate::settings::PluginSettings;
-
-/// A record a consumer plugin emitted during the current call.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Emitted {
-    /// The topic to produce to.
-    pub topic: String,
-    /// The key.
-    pub key: Option<Vec<u8>>,
-    /// The value.
-    pub value: Option<Vec<u8>>,
-    /// Headers, in order.
-    pub headers: Vec<(String, Option<Vec<u8>>)>,
-}
 
 /// The data of a plugin's store.
 pub(crate) struct SandboxState {
@@ -32,7 +20,8 @@ pub(crate) struct SandboxState {
     pub(crate) limits: StoreLimits,
     pub(crate) plugin: String,
     pub(crate) config: Vec<(String, String)>,
-    pub(crate) emitted: Vec<Emitted>,
+    /// What a consumer emitted during the current call, ready to produce.
+    pub(crate) emitted: Vec<ProducerRecord>,
     /// Why the last `emit-batch` buffer could not be read, if it could not.
     pub(crate) malformed_emit: Option<String>,
 }

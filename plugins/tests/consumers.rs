@@ -32,7 +32,7 @@ fn load(name: &str, settings: PluginSettings) -> WasmConsumer {
     WasmConsumer::new(&engine, &plugin, settings).unwrap()
 }
 
-fn text(bytes: &Option<Vec<u8>>) -> &str {
+fn text(bytes: &Option<bytes::Bytes>) -> &str {
     std::str::from_utf8(bytes.as_deref().unwrap()).unwrap()
 }
 
@@ -57,8 +57,8 @@ fn order_notifier_emits_one_notification_per_status_change() {
         .emitted
         .iter()
         .map(|e| {
-            let offset = e.headers.iter().find(|(k, _)| k == "order-offset").unwrap();
-            (e.topic.as_str(), text(&e.key), text(&offset.1))
+            let offset = e.headers.iter().find(|h| h.key == "order-offset").unwrap();
+            (e.topic.as_str(), text(&e.key), text(&offset.value))
         })
         .collect();
     assert_eq!(

@@ -232,6 +232,42 @@ fn a_misbehaving_partitioner_fails_one_record_and_serves_the_next() {
     }
 }
 
+#[test]
+fn a_run_with_misbehaving_records_fails_only_those() {
+    let engine = engine();
+    let mut p = misbehaving(&engine);
+    let fills = [PartitionFill::default(); 3];
+    let view = Partitions::new("t", &fills, 1000);
+    let keys = [
+        "fine", "error", "fine", "panic", "range", "fine", "loop", "alloc", "fine",
+    ];
+    let records: Vec<ProducerRecord> = keys
+        .iter()
+        .map(|k| ProducerRecord::new("t", "v").with_key(*k))
+        .collect();
+    let run: Vec<&ProducerRecord> = records.iter().collect();
+    let mut answers = Vec::new();
+    p.call_run(&run, &view, &mut answers);
+    assert_eq!(answers.len(), keys.len());
+    for (key, answer) in keys.iter().zip(&answers) {
+        let right = match (*key, answer) {
+            ("fine", Ok(0)) => true,
+            ("error", Err(CallError::Plugin(m))) => m.contains("refuses"),
+            ("panic", Err(CallError::Trap(m))) => m.contains("unreachable"),
+            ("range", Err(CallError::OutOfRange { partition: 8, .. })) => true,
+            ("loop", Err(CallError::Deadline(_))) => true,
+            ("alloc", Err(CallError::MemoryCap(_))) => true,
+            _ => false,
+        };
+        assert!(right, "{key}: {answer:?}");
+    }
+    // A run without trouble is one call and answers every record.
+    let fine: Vec<&ProducerRecord> = std::iter::repeat_n(&records[0], 100).collect();
+    answers.clear();
+    p.call_run(&fine, &view, &mut answers);
+    assert!(answers.iter().all(|a| matches!(a, Ok(0))), "{answers:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_producer_reports_a_plugin_failure_for_that_record_only() {
     let broker = TestBroker::start(&[("routed", 3)]).await;
@@ -256,10 +292,23 @@ async fn the_producer_reports_a_plugin_failure_for_that_record_only() {
             "the record after {key} is placed and stored"
         );
     }
+    // Sent together, the records reach the plugin as one run: only the bad ones fail.
+    let keys = ["fine", "loop", "fine", "panic", "fine", "range", "fine"];
+    let sends: Vec<_> = keys
+        .iter()
+        .map(|key| producer.send(ProducerRecord::new("routed", "after").with_key(*key)))
+        .collect();
+    for (key, send) in keys.iter().zip(sends) {
+        match send.await {
+            Ok(m) => assert!(*key == "fine" && m.partition == 0, "{key}: {m:?}"),
+            Err(Error::Partitioner { .. }) => assert_ne!(*key, "fine"),
+            Err(e) => panic!("{key}: {e}"),
+        }
+    }
     let stored = broker
-        .read_all("routed", 3, 3, Duration::from_secs(10))
+        .read_all("routed", 3, 7, Duration::from_secs(10))
         .await;
-    assert_eq!(stored.len(), 3);
+    assert_eq!(stored.len(), 7);
     assert!(
         stored
             .iter()

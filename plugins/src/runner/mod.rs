@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 use weir_client::{
-    Acks, Consumer, ConsumerConfig, ConsumerRecord, Header, Producer, ProducerConfig,
-    ProducerRecord, TopicPartition,
+    Acks, Consumer, ConsumerConfig, ConsumerRecord, Producer, ProducerConfig, ProducerRecord,
+    TopicPartition,
 };
 
 pub use config::RunnerConfig;
@@ -25,7 +25,6 @@ pub use dead_letter::{
 use crate::consumer::{Failure, WasmConsumer};
 use crate::engine::{CompiledPlugin, PluginEngine};
 use crate::error::LoadError;
-use crate::sandbox::Emitted;
 
 /// Why the runner stopped.
 #[derive(Debug, thiserror::Error)]
@@ -242,7 +241,7 @@ impl Member {
             self.progress
                 .emitted
                 .fetch_add(outcome.emitted.len() as u64, Ordering::Relaxed);
-            outputs.extend(outcome.emitted.into_iter().map(to_producer_record));
+            outputs.extend(outcome.emitted);
             let Some((index, failure)) = outcome.failure else {
                 start = end;
                 attempts = 0;
@@ -317,22 +316,4 @@ impl Member {
 fn backoff(base: Duration, attempt: u32) -> Duration {
     base.saturating_mul(1 << attempt.saturating_sub(1).min(5))
         .min(base.saturating_mul(30))
-}
-
-fn to_producer_record(e: Emitted) -> ProducerRecord {
-    ProducerRecord {
-        topic: e.topic,
-        partition: None,
-        key: e.key.map(Into::into),
-        value: e.value.map(Into::into),
-        headers: e
-            .headers
-            .into_iter()
-            .map(|(key, value)| Header {
-                key,
-                value: value.map(Into::into),
-            })
-            .collect(),
-        timestamp: None,
-    }
 }

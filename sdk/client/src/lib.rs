@@ -68,8 +68,8 @@ pub use consumer::{
 };
 pub use error::{Error, Result};
 pub use partitioner::{
-    DefaultPartitioner, OverflowPartitioner, PartitionError, PartitionFill, Partitioner,
-    PartitionerKind, Partitions, RoundRobinPartitioner,
+    DefaultPartitioner, MAX_PARTITION_RUN, OverflowPartitioner, PartitionError, PartitionFill,
+    Partitioner, PartitionerKind, Partitions, RoundRobinPartitioner,
 };
 pub use producer::{Acks, Producer, ProducerConfig};
 pub use record::{

@@ -95,7 +95,33 @@ pub trait Partitioner: Send + 'static {
     ) -> bool {
         false
     }
+
+    /// Whether the producer should place the records it accepted together (up to
+    /// [`MAX_PARTITION_RUN`] of one topic) with one [`Self::try_partition_run`] call instead
+    /// of one call per record. Worth it when each call has a fixed cost, as a WASM plugin's
+    /// does; a run's records all see the fills from before the run, and its choices are
+    /// final ([`Self::on_new_batch`] is not asked). Such a partitioner is asked for runs
+    /// only (a record sent alone is a run of one). The default is one call per record.
+    fn partitions_runs(&self) -> bool {
+        false
+    }
+
+    /// The partitions of a run of records, one answer per record in order, appended to
+    /// `out`. The default asks [`Self::try_partition`] for each.
+    fn try_partition_run(
+        &mut self,
+        records: &[&ProducerRecord],
+        partitions: &Partitions<'_>,
+        out: &mut Vec<Result<i32, PartitionError>>,
+    ) {
+        out.extend(records.iter().map(|r| self.try_partition(r, partitions)));
+    }
 }
+
+/// The most records the producer places with one [`Partitioner::try_partition_run`] call:
+/// enough to spread a call's fixed cost thin, few enough that the fills a run's records see
+/// are not far behind.
+pub const MAX_PARTITION_RUN: usize = 256;
 
 /// Why a partitioner could not place a record.
 #[derive(Debug, Clone, PartialEq, Eq)]

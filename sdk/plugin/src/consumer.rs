@@ -2,11 +2,12 @@
 //! records ([`Emitter`]), and the glue that runs it behind the WIT export (called by
 //! [`crate::export_consumer!`]).
 
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::thread::LocalKey;
 
 use crate::record::{Config, Record};
-use crate::wire::decode_batch;
+use crate::wire::{EmitWriter, EmittedView, decode_batch, decode_emitted};
 
 /// Handles the records the runner's consumer reads, one at a time.
 pub trait Consumer: Sized + 'static {
@@ -27,64 +28,142 @@ pub enum Error {
     DeadLetter(String),
 }
 
-/// A record a consumer wants produced.
+/// A record a consumer wants produced. Its parts may borrow (the input record's bytes, the
+/// plugin's own strings) or own; nothing is copied until [`Emitter::emit`] encodes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OutRecord {
+pub struct OutRecord<'a> {
     /// The topic to produce to.
-    pub topic: String,
+    pub topic: Cow<'a, str>,
     /// The key.
-    pub key: Option<Vec<u8>>,
+    pub key: Option<Cow<'a, [u8]>>,
     /// The value.
-    pub value: Option<Vec<u8>>,
+    pub value: Option<Cow<'a, [u8]>>,
     /// Headers, in order.
-    pub headers: Vec<(String, Option<Vec<u8>>)>,
+    pub headers: Vec<OutHeader<'a>>,
 }
 
-impl OutRecord {
+/// A header of an [`OutRecord`]: its key and value (`None` is a null value).
+pub type OutHeader<'a> = (Cow<'a, str>, Option<Cow<'a, [u8]>>);
+
+/// What an [`OutRecord`] key, value or header value can be made of: borrowed text or bytes
+/// (kept as a borrow) or an owned `String`/`Vec<u8>` (moved in).
+pub trait IntoBytes<'a> {
+    /// The bytes, borrowed or owned.
+    fn into_bytes(self) -> Cow<'a, [u8]>;
+}
+
+impl<'a> IntoBytes<'a> for &'a [u8] {
+    fn into_bytes(self) -> Cow<'a, [u8]> {
+        Cow::Borrowed(self)
+    }
+}
+
+impl<'a, const N: usize> IntoBytes<'a> for &'a [u8; N] {
+    fn into_bytes(self) -> Cow<'a, [u8]> {
+        Cow::Borrowed(self)
+    }
+}
+
+impl<'a> IntoBytes<'a> for &'a str {
+    fn into_bytes(self) -> Cow<'a, [u8]> {
+        Cow::Borrowed(self.as_bytes())
+    }
+}
+
+impl<'a> IntoBytes<'a> for &'a String {
+    fn into_bytes(self) -> Cow<'a, [u8]> {
+        Cow::Borrowed(self.as_bytes())
+    }
+}
+
+impl<'a> IntoBytes<'a> for &'a Vec<u8> {
+    fn into_bytes(self) -> Cow<'a, [u8]> {
+        Cow::Borrowed(self)
+    }
+}
+
+impl IntoBytes<'_> for String {
+    fn into_bytes(self) -> Cow<'static, [u8]> {
+        Cow::Owned(self.into_bytes())
+    }
+}
+
+impl IntoBytes<'_> for Vec<u8> {
+    fn into_bytes(self) -> Cow<'static, [u8]> {
+        Cow::Owned(self)
+    }
+}
+
+impl<'a> OutRecord<'a> {
     /// A record with a value.
-    pub fn new(topic: impl Into<String>, value: impl Into<Vec<u8>>) -> Self {
+    pub fn new(topic: impl Into<Cow<'a, str>>, value: impl IntoBytes<'a>) -> Self {
         Self {
             topic: topic.into(),
             key: None,
-            value: Some(value.into()),
+            value: Some(value.into_bytes()),
             headers: Vec::new(),
         }
     }
 
     /// Sets the key.
-    pub fn with_key(mut self, key: impl Into<Vec<u8>>) -> Self {
-        self.key = Some(key.into());
+    pub fn with_key(mut self, key: impl IntoBytes<'a>) -> Self {
+        self.key = Some(key.into_bytes());
         self
     }
 
     /// Adds a header.
-    pub fn with_header(mut self, key: impl Into<String>, value: impl Into<Vec<u8>>) -> Self {
-        self.headers.push((key.into(), Some(value.into())));
+    pub fn with_header(mut self, key: impl Into<Cow<'a, str>>, value: impl IntoBytes<'a>) -> Self {
+        self.headers.push((key.into(), Some(value.into_bytes())));
         self
     }
 }
 
-/// Collects the records one input record emits; they reach the host only if that record
-/// succeeds, so a failing record leaves nothing behind.
+/// Collects the records one batch emits, encoded as they come (one buffer for the batch,
+/// handed to the host in one call). The records a failing input record emitted are dropped,
+/// so it leaves nothing behind.
 #[derive(Debug, Default)]
 pub struct Emitter {
-    records: Vec<OutRecord>,
+    writer: EmitWriter,
 }
 
 impl Emitter {
     /// Emits `record`.
-    pub fn emit(&mut self, record: OutRecord) {
-        self.records.push(record);
+    pub fn emit(&mut self, record: OutRecord<'_>) {
+        self.writer.push(
+            &record.topic,
+            record.key.as_deref(),
+            record.value.as_deref(),
+            record
+                .headers
+                .iter()
+                .map(|(k, v)| (k.as_ref(), v.as_deref())),
+        );
     }
 
-    /// What was emitted so far (for tests of plugin logic).
-    pub fn records(&self) -> &[OutRecord] {
-        &self.records
+    /// How many records were emitted.
+    pub fn len(&self) -> usize {
+        self.writer.len()
     }
 
-    /// Takes the emitted records out (for tests of plugin logic and the export glue).
-    pub fn take(&mut self) -> Vec<OutRecord> {
-        std::mem::take(&mut self.records)
+    /// Whether nothing was emitted.
+    pub fn is_empty(&self) -> bool {
+        self.writer.is_empty()
+    }
+
+    /// What was emitted, decoded (for tests of plugin logic).
+    pub fn records(&mut self) -> Vec<EmittedView<'_>> {
+        decode_emitted(self.writer.bytes()).unwrap_or_default()
+    }
+
+    /// The emitted records in the emit layout (`plugins/wit/README.md`), as they cross to
+    /// the host.
+    pub fn encoded(&mut self) -> &[u8] {
+        self.writer.bytes()
+    }
+
+    /// Forgets everything emitted (for tests of plugin logic).
+    pub fn clear(&mut self) {
+        self.writer.clear();
     }
 }
 
@@ -102,13 +181,13 @@ pub fn init<C: Consumer>(
     Ok(())
 }
 
-/// Runs the batch record by record; `deliver` hands one successful record's emits to the
-/// host. On failure, the index of the failing record.
+/// Runs the batch record by record, emitting into `out`; on failure, the index of the
+/// failing record, whose emits are dropped (those of the records before it are kept).
 #[doc(hidden)]
 pub fn call<C: Consumer>(
     slot: &'static Slot<C>,
     batch: &[u8],
-    mut deliver: impl FnMut(Vec<OutRecord>),
+    out: &mut Emitter,
 ) -> Result<(), (u32, Error)> {
     let records = decode_batch(batch).map_err(|e| (0, Error::DeadLetter(e.to_string())))?;
     slot.with(|s| {
@@ -116,13 +195,11 @@ pub fn call<C: Consumer>(
         let Some(consumer) = guard.as_mut() else {
             return Err((0, Error::Retry("consume called before init".to_string())));
         };
-        let mut out = Emitter::default();
         for (i, record) in records.iter().enumerate() {
-            consumer
-                .consume(record, &mut out)
-                .map_err(|e| (i as u32, e))?;
-            if !out.records.is_empty() {
-                deliver(out.take());
+            let before = out.writer.mark();
+            if let Err(e) = consumer.consume(record, out) {
+                out.writer.truncate(before);
+                return Err((i as u32, e));
             }
         }
         Ok(())
@@ -171,5 +248,64 @@ pub fn config(key: &str) -> Option<String> {
     {
         let _ = key;
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::wire::BatchWriter;
+
+    /// Echoes each value to `out`; on `bad` it emits once more, then fails.
+    struct Echo;
+
+    impl Consumer for Echo {
+        fn new(_: &Config) -> Result<Self, String> {
+            Ok(Self)
+        }
+
+        fn consume(&mut self, record: &Record<'_>, out: &mut Emitter) -> Result<(), Error> {
+            let value = record.value.unwrap_or_default();
+            out.emit(
+                OutRecord::new("out", value)
+                    .with_key(record.topic)
+                    .with_header("offset", record.offset.to_string()),
+            );
+            if value == b"bad" {
+                out.emit(OutRecord::new("out", b"half-done"));
+                return Err(Error::DeadLetter("bad value".into()));
+            }
+            Ok(())
+        }
+    }
+
+    std::thread_local! {
+        static SLOT: RefCell<Option<Echo>> = const { RefCell::new(None) };
+    }
+
+    #[test]
+    fn a_failing_records_emits_are_dropped_and_earlier_ones_kept() {
+        init(&SLOT, Vec::new()).unwrap();
+        let mut batch = BatchWriter::default();
+        for (offset, value) in [(1, "a"), (2, "b"), (3, "bad"), (4, "c")] {
+            batch.push(
+                "in",
+                0,
+                offset,
+                0,
+                None,
+                Some(value.as_bytes()),
+                std::iter::empty(),
+            );
+        }
+        let mut out = Emitter::default();
+        let (index, error) = call(&SLOT, batch.bytes(), &mut out).unwrap_err();
+        assert_eq!((index, error), (2, Error::DeadLetter("bad value".into())));
+        let emitted = out.records();
+        let values: Vec<&[u8]> = emitted.iter().map(|r| r.value.unwrap()).collect();
+        assert_eq!(values, [&b"a"[..], b"b"]);
+        assert_eq!(emitted[1].key, Some(&b"in"[..]));
+        assert_eq!(emitted[1].headers.get("offset"), Some(&b"2"[..]));
     }
 }

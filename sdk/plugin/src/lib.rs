@@ -83,7 +83,7 @@ pub mod partitioner;
 pub mod record;
 pub mod wire;
 
-pub use consumer::{Consumer, Emitter, Error, OutRecord};
+pub use consumer::{Consumer, Emitter, Error, IntoBytes, OutRecord};
 pub use murmur2::partition_for_key;
 pub use partitioner::Partitioner;
 pub use record::{Config, Fill, Headers, Partitions, Record};
@@ -120,25 +120,24 @@ pub mod __bindings {
 pub mod __glue {
     use crate::__bindings::consumer::exports::weir::plugin::consumer::{BatchError, Failure};
     use crate::__bindings::consumer::weir::plugin::host::emit_batch;
-    use crate::consumer::{Consumer, Error, Slot, call};
-    use crate::wire::EmitWriter;
+    use crate::consumer::{Consumer, Emitter, Error, Slot, call};
+
+    std::thread_local! {
+        /// Kept between calls, so its buffer is grown once, not per batch.
+        static EMITTER: std::cell::RefCell<Emitter> = std::cell::RefCell::new(Emitter::default());
+    }
 
     pub fn consume<C: Consumer>(slot: &'static Slot<C>, batch: &[u8]) -> Result<(), BatchError> {
-        let mut emitted = EmitWriter::default();
-        let outcome = call(slot, batch, |records| {
-            for r in records {
-                emitted.push(
-                    &r.topic,
-                    r.key.as_deref(),
-                    r.value.as_deref(),
-                    r.headers.iter().map(|(k, v)| (k.as_str(), v.as_deref())),
-                );
+        let outcome = EMITTER.with(|out| {
+            let mut out = out.borrow_mut();
+            out.clear();
+            let outcome = call(slot, batch, &mut out);
+            // The emits of the records handled before a failure are kept, as the host expects.
+            if !out.is_empty() {
+                emit_batch(out.encoded());
             }
+            outcome
         });
-        // The emits of the records handled before a failure are kept, as the host expects.
-        if !emitted.is_empty() {
-            emit_batch(emitted.bytes());
-        }
         outcome.map_err(|(index, error)| BatchError {
             index,
             failure: match error {
@@ -169,11 +168,11 @@ macro_rules! export_partitioner {
                 ) -> ::std::result::Result<(), ::std::string::String> {
                     $crate::partitioner::init::<$ty>(&WEIR_PARTITIONER, config)
                 }
-                fn partition(call: ::std::vec::Vec<u8>) -> i32 {
+                fn partition(call: ::std::vec::Vec<u8>) -> ::std::vec::Vec<i32> {
                     $crate::partitioner::export_call::<$ty>(&WEIR_PARTITIONER, &call)
                 }
-                fn last_error() -> ::std::string::String {
-                    $crate::partitioner::last_error()
+                fn refusals() -> ::std::vec::Vec<::std::string::String> {
+                    $crate::partitioner::refusals()
                 }
             }
             $crate::__export_partitioner_plugin_impl!(

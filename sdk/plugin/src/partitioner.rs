@@ -35,41 +35,58 @@ pub fn init<P: Partitioner>(
     Ok(())
 }
 
-/// What `partition` answers when the plugin refuses a record (see the WIT).
+/// What `partition` answers for a record the plugin refuses (see the WIT).
 #[doc(hidden)]
 pub const REFUSED: i32 = -1;
 
 std::thread_local! {
-    static LAST_ERROR: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+    static REFUSALS: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
 }
 
-/// The export's answer: the partition, or [`REFUSED`] with the reason kept for `last-error`.
+/// The export's answer: a partition per record of the call, [`REFUSED`] for each record
+/// refused with its reason kept for `refusals`. A call that cannot be read answers no
+/// partition at all, with one refusal saying why.
 #[doc(hidden)]
-pub fn export_call<P: Partitioner>(slot: &'static Slot<P>, bytes: &[u8]) -> i32 {
+pub fn export_call<P: Partitioner>(slot: &'static Slot<P>, bytes: &[u8]) -> Vec<i32> {
+    REFUSALS.with(|r| r.borrow_mut().clear());
+    let refuse = |reason: String| {
+        REFUSALS.with(|r| r.borrow_mut().push(reason));
+        REFUSED
+    };
     match call(slot, bytes) {
-        Ok(partition) if partition >= 0 => partition,
-        Ok(partition) => {
-            LAST_ERROR.with(|e| *e.borrow_mut() = format!("negative partition {partition}"));
-            REFUSED
-        }
+        Ok(answers) => answers
+            .into_iter()
+            .map(|answer| match answer {
+                Ok(partition) if partition >= 0 => partition,
+                Ok(partition) => refuse(format!("negative partition {partition}")),
+                Err(reason) => refuse(reason),
+            })
+            .collect(),
         Err(reason) => {
-            LAST_ERROR.with(|e| *e.borrow_mut() = reason);
-            REFUSED
+            refuse(reason);
+            Vec::new()
         }
     }
 }
 
-/// Why the last call was refused.
+/// Why the records the last call refused were refused, in order.
 #[doc(hidden)]
-pub fn last_error() -> String {
-    LAST_ERROR.with(|e| e.borrow().clone())
+pub fn refusals() -> Vec<String> {
+    REFUSALS.with(|r| std::mem::take(&mut *r.borrow_mut()))
 }
 
+/// The partitioner's answer for each record of a call, or why the call cannot be served.
 #[doc(hidden)]
-pub fn call<P: Partitioner>(slot: &'static Slot<P>, call: &[u8]) -> Result<i32, String> {
-    let (record, partitions) = decode_partition_call(call).map_err(|e| e.to_string())?;
+pub fn call<P: Partitioner>(
+    slot: &'static Slot<P>,
+    call: &[u8],
+) -> Result<Vec<Result<i32, String>>, String> {
+    let (partitions, records) = decode_partition_call(call).map_err(|e| e.to_string())?;
     slot.with(|s| match s.borrow_mut().as_mut() {
-        Some(p) => p.partition(&record, &partitions),
+        Some(p) => Ok(records
+            .iter()
+            .map(|record| p.partition(record, &partitions))
+            .collect()),
         None => Err("partition called before init".to_string()),
     })
 }

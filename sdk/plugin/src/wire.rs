@@ -52,24 +52,24 @@ fn put_headers<'h>(
     }
 }
 
-/// Encodes one partition call into a reused buffer.
+/// Encodes one partition call (a run of records of one topic) into a reused buffer:
+/// [`Self::start`] with the topic's view, [`Self::push`] per record, then [`Self::bytes`].
 #[derive(Debug, Default)]
 pub struct PartitionCallWriter {
     buf: Vec<u8>,
+    /// Where the record count goes, patched by `bytes`.
+    count_at: usize,
+    count: u32,
 }
 
 impl PartitionCallWriter {
-    /// Encodes a call and returns its bytes; `fills` are `(open_bytes, in_flight)` per
-    /// partition.
-    pub fn encode<'h>(
+    /// Starts a call for `topic`; `fills` are `(open_bytes, in_flight)` per partition.
+    pub fn start(
         &mut self,
         topic: &str,
         batch_size: u32,
         fills: impl ExactSizeIterator<Item = (u32, u32)>,
-        key: Option<&[u8]>,
-        value: Option<&[u8]>,
-        headers: impl ExactSizeIterator<Item = (&'h str, Option<&'h [u8]>)>,
-    ) -> &[u8] {
+    ) {
         let buf = &mut self.buf;
         buf.clear();
         put_bytes(buf, topic.as_bytes());
@@ -79,9 +79,40 @@ impl PartitionCallWriter {
             put_u32(buf, open_bytes);
             put_u32(buf, in_flight);
         }
+        self.count_at = buf.len();
+        put_u32(buf, 0);
+        self.count = 0;
+    }
+
+    /// Appends one record to the call.
+    pub fn push<'h>(
+        &mut self,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        headers: impl ExactSizeIterator<Item = (&'h str, Option<&'h [u8]>)>,
+    ) {
+        let buf = &mut self.buf;
         put_opt_bytes(buf, key);
         put_opt_bytes(buf, value);
         put_headers(buf, headers);
+        self.count += 1;
+    }
+
+    /// Records pushed since the last [`Self::start`].
+    pub fn len(&self) -> usize {
+        self.count as usize
+    }
+
+    /// Whether no record was pushed since the last [`Self::start`].
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// The encoded call.
+    pub fn bytes(&mut self) -> &[u8] {
+        if let Some(count) = self.buf.get_mut(self.count_at..self.count_at + 4) {
+            count.copy_from_slice(&self.count.to_le_bytes());
+        }
         &self.buf
     }
 }
@@ -186,6 +217,26 @@ impl EmitWriter {
         self.count == 0
     }
 
+    /// Forgets every record pushed.
+    pub fn clear(&mut self) {
+        self.buf.clear();
+        self.count = 0;
+    }
+
+    /// Where the writer is now, to [`Self::truncate`] back to.
+    pub fn mark(&self) -> EmitMark {
+        EmitMark {
+            len: self.buf.len(),
+            count: self.count,
+        }
+    }
+
+    /// Drops the records pushed since `mark`.
+    pub fn truncate(&mut self, mark: EmitMark) {
+        self.buf.truncate(mark.len);
+        self.count = mark.count;
+    }
+
     /// The encoded records.
     pub fn bytes(&mut self) -> &[u8] {
         if self.buf.is_empty() {
@@ -194,6 +245,13 @@ impl EmitWriter {
         self.buf[..4].copy_from_slice(&self.count.to_le_bytes());
         &self.buf
     }
+}
+
+/// A point in an [`EmitWriter`] (see [`EmitWriter::mark`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EmitMark {
+    len: usize,
+    count: u32,
 }
 
 /// One emitted record, borrowed from an [`EmitWriter`]'s buffer.
@@ -286,29 +344,27 @@ impl<'a> Cursor<'a> {
     }
 }
 
-/// Decodes a partition call into the record and the partitions view.
-pub fn decode_partition_call(bytes: &[u8]) -> Result<(Record<'_>, Partitions<'_>), WireError> {
+/// Decodes a partition call into the partitions view and its records, in order.
+pub fn decode_partition_call(bytes: &[u8]) -> Result<(Partitions<'_>, Vec<Record<'_>>), WireError> {
     let mut c = Cursor::new(bytes);
     let topic = c.str("topic")?;
     let batch_size = c.u32("batch size")?;
     let count = c.u32("partition count")?;
     let fills = c.take(count as usize * 8, "partition fills")?;
-    let key = c.opt_bytes("key")?;
-    let value = c.opt_bytes("value")?;
-    let headers = c.headers()?;
-    let record = Record {
-        topic,
-        partition: -1,
-        offset: -1,
-        timestamp: -1,
-        key,
-        value,
-        headers,
-    };
-    Ok((
-        record,
-        Partitions::from_wire(topic, batch_size, count, fills),
-    ))
+    let records = c.u32("record count")?;
+    let mut out = Vec::with_capacity(records.min(1 << 16) as usize);
+    for _ in 0..records {
+        out.push(Record {
+            topic,
+            partition: -1,
+            offset: -1,
+            timestamp: -1,
+            key: c.opt_bytes("key")?,
+            value: c.opt_bytes("value")?,
+            headers: c.headers()?,
+        });
+    }
+    Ok((Partitions::from_wire(topic, batch_size, count, fills), out))
 }
 
 /// Decodes a consume batch.
@@ -369,23 +425,26 @@ mod tests {
     #[test]
     fn a_partition_call_round_trips() {
         let mut w = PartitionCallWriter::default();
+        // A writer reused for a second call holds only that call.
+        w.start("old", 1, [(1, 1)].into_iter());
+        w.push(Some(b"stale"), None, std::iter::empty());
         let headers = [("region", Some(&b"eu"[..])), ("null", None)];
-        let bytes = w
-            .encode(
-                "orders",
-                16384,
-                [(10, 0), (0, 3)].into_iter(),
-                Some(b"k"),
-                None,
-                headers.iter().copied(),
-            )
-            .to_vec();
-        let (record, partitions) = decode_partition_call(&bytes).unwrap();
+        w.start("orders", 16384, [(10, 0), (0, 3)].into_iter());
+        w.push(Some(b"k"), None, headers.iter().copied());
+        w.push(None, Some(b"v"), std::iter::empty());
+        assert_eq!(w.len(), 2);
+        let bytes = w.bytes().to_vec();
+        let (partitions, records) = decode_partition_call(&bytes).unwrap();
+        assert_eq!(records.len(), 2);
+        let record = &records[0];
         assert_eq!(record.topic, "orders");
         assert_eq!(record.key, Some(&b"k"[..]));
         assert_eq!(record.value, None);
         assert_eq!(record.headers.get("region"), Some(&b"eu"[..]));
         assert_eq!(record.headers.iter().count(), 2);
+        assert_eq!(records[1].key, None);
+        assert_eq!(records[1].value, Some(&b"v"[..]));
+        assert_eq!(records[1].headers.iter().count(), 0);
         assert_eq!(partitions.count(), 2);
         assert_eq!(partitions.fill(1).in_flight, 3);
         assert_eq!(partitions.fill(0).open_bytes, 10);

@@ -14,8 +14,8 @@ use super::batch::{Batch, Delivery, PendingRecord};
 use crate::batch::encode::ProducerStamp;
 use crate::compression::Compression;
 use crate::error::Error;
-use crate::partitioner::{PartitionFill, Partitioner, Partitions};
-use crate::record::TopicPartition;
+use crate::partitioner::{PartitionError, PartitionFill, Partitioner, Partitions};
+use crate::record::{ProducerRecord, TopicPartition};
 
 #[derive(Debug, Default)]
 struct PartitionQueue {
@@ -137,15 +137,8 @@ impl Accumulator {
             return;
         };
         let count = queues.partitions.len() as i32;
-        let partition = match pending.record.partition {
-            Some(p) if (0..count).contains(&p) => p,
-            Some(p) => {
-                pending.done.send(Err(Error::UnknownPartition {
-                    topic: pending.record.topic.clone(),
-                    partition: p,
-                }));
-                return;
-            }
+        let chosen = match pending.record.partition {
+            Some(p) => Ok(p),
             None => {
                 let view = Partitions::new(&pending.record.topic, &queues.fills, batch_size);
                 let mut chosen = partitioner.try_partition(&pending.record, &view);
@@ -159,17 +152,88 @@ impl Accumulator {
                 {
                     chosen = partitioner.try_partition(&pending.record, &view);
                 }
-                match chosen {
-                    Ok(p) => p.rem_euclid(count),
-                    Err(error) => {
-                        let topic = pending.record.topic.clone();
-                        pending.done.send(Err(Error::Partitioner {
-                            topic,
-                            reason: error.reason,
-                        }));
-                        return;
-                    }
-                }
+                chosen.map(|p| p.rem_euclid(count))
+            }
+        };
+        self.append_at(pending, chosen, now);
+    }
+
+    /// Places a run of records of one known topic with one
+    /// [`Partitioner::try_partition_run`] call (records naming their partition keep it)
+    /// and appends them in order.
+    pub(crate) fn append_run(
+        &mut self,
+        run: Vec<PendingRecord>,
+        partitioner: &mut dyn Partitioner,
+        now: Instant,
+    ) {
+        let Some(first) = run.first() else {
+            return;
+        };
+        let Some(queues) = self.topics.get(&first.record.topic) else {
+            for pending in run {
+                self.append(pending, partitioner, now);
+            }
+            return;
+        };
+        let count = queues.partitions.len() as i32;
+        let unplaced: Vec<&ProducerRecord> = run
+            .iter()
+            .filter(|p| p.record.partition.is_none())
+            .map(|p| &p.record)
+            .collect();
+        let mut answers = Vec::with_capacity(unplaced.len());
+        if !unplaced.is_empty() {
+            let view = Partitions::new(&first.record.topic, &queues.fills, self.config.batch_size);
+            partitioner.try_partition_run(&unplaced, &view, &mut answers);
+        }
+        let mut answers = answers.into_iter();
+        for pending in run {
+            let chosen = match pending.record.partition {
+                Some(p) => Ok(p),
+                None => answers
+                    .next()
+                    .unwrap_or_else(|| {
+                        Err(PartitionError::new(
+                            "the partitioner answered fewer records than it was given",
+                        ))
+                    })
+                    .map(|p| p.rem_euclid(count)),
+            };
+            self.append_at(pending, chosen, now);
+        }
+    }
+
+    /// Appends a record to the partition chosen for it, or fails its send.
+    fn append_at(
+        &mut self,
+        pending: PendingRecord,
+        chosen: Result<i32, PartitionError>,
+        now: Instant,
+    ) {
+        let batch_size = self.config.batch_size;
+        let Some(queues) = self.topics.get_mut(&pending.record.topic) else {
+            let topic = pending.record.topic.clone();
+            pending.done.send(Err(Error::UnknownTopic(topic)));
+            return;
+        };
+        let count = queues.partitions.len() as i32;
+        let partition = match chosen {
+            Ok(p) if (0..count).contains(&p) => p,
+            Ok(p) => {
+                pending.done.send(Err(Error::UnknownPartition {
+                    topic: pending.record.topic.clone(),
+                    partition: p,
+                }));
+                return;
+            }
+            Err(error) => {
+                let topic = pending.record.topic.clone();
+                pending.done.send(Err(Error::Partitioner {
+                    topic,
+                    reason: error.reason,
+                }));
+                return;
             }
         };
         let index = partition as usize;

@@ -19,7 +19,7 @@ use super::requests::{Queued, init_producer_id, produce_request, write_loop};
 use crate::batch::encode::ProducerStamp;
 use crate::cluster::Cluster;
 use crate::error::{Error, Result};
-use crate::partitioner::Partitioner;
+use crate::partitioner::{MAX_PARTITION_RUN, Partitioner};
 use crate::record::TopicPartition;
 
 /// What the `Producer` handle asks of the task.
@@ -59,6 +59,8 @@ pub(crate) struct Sender {
     cluster: Arc<Cluster>,
     accumulator: Accumulator,
     partitioner: Box<dyn Partitioner>,
+    /// Records accepted together, not yet placed, for a partitioner that places runs.
+    run: Vec<PendingRecord>,
     commands: mpsc::UnboundedReceiver<Command>,
     commands_open: bool,
     events_tx: mpsc::UnboundedSender<Event>,
@@ -109,6 +111,7 @@ impl Sender {
             config,
             cluster,
             partitioner,
+            run: Vec::new(),
             commands,
             commands_open: true,
             events_tx,
@@ -151,6 +154,7 @@ impl Sender {
                     Err(_) => break,
                 }
             }
+            self.place_run();
             while let Ok(event) = self.events.try_recv() {
                 self.on_event(event);
             }
@@ -189,14 +193,24 @@ impl Sender {
 
     fn on_command(&mut self, command: Command) {
         match command {
+            Command::Send(pending) if self.partitioner.partitions_runs() => {
+                self.run.push(pending);
+                if self.run.len() >= MAX_PARTITION_RUN {
+                    self.place_run();
+                }
+            }
             Command::Send(pending) => self.place(pending),
             Command::Flush(done) => {
+                self.place_run();
                 // Records sent after the flush must not join the batches it sends.
                 self.accumulator.close_open();
                 self.flushes.push((self.epoch, done));
                 self.epoch += 1;
             }
-            Command::Close(done) => self.closes.push(done),
+            Command::Close(done) => {
+                self.place_run();
+                self.closes.push(done);
+            }
         }
     }
 
@@ -223,6 +237,45 @@ impl Sender {
         }
     }
 
+    /// Places the records gathered for a run partitioner: each stretch of one topic the
+    /// accumulator knows with one partitioner call, the rest record by record, in order.
+    fn place_run(&mut self) {
+        let mut records = std::mem::take(&mut self.run).into_iter().peekable();
+        while let Some(first) = records.next() {
+            if !self.waiting.is_empty() || !self.accumulator.knows(&first.record.topic) {
+                self.place(first);
+                continue;
+            }
+            let mut stretch = vec![first];
+            while let Some(next) = records.next_if(|p| p.record.topic == stretch[0].record.topic) {
+                stretch.push(next);
+            }
+            for pending in &mut stretch {
+                pending.epoch = self.epoch;
+            }
+            self.append_known(stretch);
+        }
+    }
+
+    /// Appends records of one topic the accumulator knows, in order: in runs for a
+    /// partitioner that places runs, else one by one.
+    fn append_known(&mut self, records: Vec<PendingRecord>) {
+        let now = Instant::now();
+        if !self.partitioner.partitions_runs() {
+            for pending in records {
+                self.accumulator
+                    .append(pending, self.partitioner.as_mut(), now);
+            }
+            return;
+        }
+        let mut records = records.into_iter().peekable();
+        while records.peek().is_some() {
+            let run: Vec<PendingRecord> = records.by_ref().take(MAX_PARTITION_RUN).collect();
+            self.accumulator
+                .append_run(run, self.partitioner.as_mut(), now);
+        }
+    }
+
     /// Puts a record in the accumulator, or behind the records waiting for its topic.
     fn place(&mut self, mut pending: PendingRecord) {
         pending.epoch = self.epoch;
@@ -230,8 +283,12 @@ impl Sender {
         // The common case, once per record: the topic's partitions are known here (kept
         // current by every metadata refresh), so the shared cluster view is not locked.
         if self.waiting.is_empty() && self.accumulator.knows(topic) {
-            self.accumulator
-                .append(pending, self.partitioner.as_mut(), Instant::now());
+            if self.partitioner.partitions_runs() {
+                self.append_known(vec![pending]);
+            } else {
+                self.accumulator
+                    .append(pending, self.partitioner.as_mut(), Instant::now());
+            }
             return;
         }
         if let Some(queue) = self.waiting.get_mut(topic) {
@@ -241,8 +298,7 @@ impl Sender {
         match self.cluster.topic(topic) {
             Some(info) if !info.partitions.is_empty() => {
                 self.accumulator.ensure_topic(topic, info.partitions.len());
-                self.accumulator
-                    .append(pending, self.partitioner.as_mut(), Instant::now());
+                self.append_known(vec![pending]);
             }
             _ => {
                 self.metadata_wanted.insert(topic.clone());
@@ -283,13 +339,8 @@ impl Sender {
                     if let Some(info) = known {
                         self.metadata_wanted.remove(&topic);
                         self.accumulator.ensure_topic(&topic, info.partitions.len());
-                        for pending in self.waiting.remove(&topic).unwrap_or_default() {
-                            self.accumulator.append(
-                                pending,
-                                self.partitioner.as_mut(),
-                                Instant::now(),
-                            );
-                        }
+                        let waited = self.waiting.remove(&topic).unwrap_or_default();
+                        self.append_known(waited.into());
                     } else if let Some(error) = self
                         .cluster
                         .topic_error(&topic)

@@ -6,8 +6,8 @@ use std::time::Duration;
 use futures::future::join_all;
 use weir_client::murmur2::partition_for_key;
 use weir_client::{
-    Acks, OverflowPartitioner, PartitionFill, Partitioner, PartitionerKind, Partitions, Producer,
-    ProducerRecord,
+    Acks, OverflowPartitioner, PartitionError, PartitionFill, Partitioner, PartitionerKind,
+    Partitions, Producer, ProducerRecord,
 };
 
 use crate::harness::{TestBroker, consume, consume_all};
@@ -225,6 +225,115 @@ async fn overflow_moves_keyed_records_off_a_full_partition_and_back() {
         home,
         "back once drained"
     );
+    broker.stop().await;
+}
+
+/// A partitioner that places runs: each record to partition `value % count`, except
+/// values it refuses; it counts its calls and the largest run.
+struct RunCounter {
+    calls: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    largest: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Partitioner for RunCounter {
+    fn partition(&mut self, _: &ProducerRecord, _: &Partitions<'_>) -> i32 {
+        unreachable!("the producer asks a run partitioner for runs")
+    }
+
+    fn partitions_runs(&self) -> bool {
+        true
+    }
+
+    fn try_partition_run(
+        &mut self,
+        records: &[&ProducerRecord],
+        partitions: &Partitions<'_>,
+        out: &mut Vec<Result<i32, PartitionError>>,
+    ) {
+        use std::sync::atomic::Ordering::SeqCst;
+        self.calls.fetch_add(1, SeqCst);
+        self.largest.fetch_max(records.len(), SeqCst);
+        out.extend(records.iter().map(|r| {
+            let n: i32 = r
+                .value
+                .as_deref()
+                .and_then(|v| std::str::from_utf8(v).ok())
+                .and_then(|v| v.parse().ok())
+                .expect("the test sends numbers");
+            if n % 100 == 99 {
+                Err(PartitionError::new(format!("refused {n}")))
+            } else {
+                Ok(n % partitions.count())
+            }
+        }));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_partitioner_places_records_accepted_together_in_one_call() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let broker = TestBroker::start(&[("runs", 3)]).await;
+    let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let largest = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let partitioner = RunCounter {
+        calls: calls.clone(),
+        largest: largest.clone(),
+    };
+    let producer = Producer::with_partitioner(broker.producer_config(), partitioner).unwrap();
+    const RECORDS: usize = 2000;
+    // An explicit partition inside the runs keeps its place and its partition.
+    let sends: Vec<_> = (0..RECORDS)
+        .map(|i| {
+            let record = ProducerRecord::new("runs", i.to_string());
+            producer.send(if i == 500 {
+                record.with_partition(2)
+            } else {
+                record
+            })
+        })
+        .collect();
+    let answers = join_all(sends).await;
+    for (i, answer) in answers.iter().enumerate() {
+        match answer {
+            Ok(_) if i == 500 => assert_eq!(answer.as_ref().unwrap().partition, 2),
+            Ok(m) => assert_eq!(m.partition, (i % 3) as i32, "record {i}"),
+            Err(e) => assert!(
+                i % 100 == 99 && e.to_string().contains(&format!("refused {i}")),
+                "record {i}: {e}"
+            ),
+        }
+    }
+    assert_eq!(
+        answers.iter().filter(|a| a.is_err()).count(),
+        RECORDS / 100,
+        "only the refused records fail"
+    );
+    let calls = calls.load(SeqCst);
+    assert!(
+        calls < RECORDS / 10,
+        "{calls} partitioner calls for {RECORDS} records sent together"
+    );
+    assert!(largest.load(SeqCst) <= weir_client::MAX_PARTITION_RUN);
+    // Per partition, the stored order is the order of the sends.
+    let mut consumer = broker.consumer("runs", 3).await;
+    let stored = consume(&mut consumer, RECORDS - RECORDS / 100).await;
+    assert_eq!(stored.len(), RECORDS - RECORDS / 100);
+    for p in 0..3 {
+        let values: Vec<usize> = stored
+            .iter()
+            .filter(|r| r.partition == p)
+            .map(|r| {
+                std::str::from_utf8(r.value.as_deref().unwrap())
+                    .unwrap()
+                    .parse()
+                    .unwrap()
+            })
+            .collect();
+        assert!(
+            values.windows(2).all(|w| w[0] < w[1]),
+            "partition {p} in order"
+        );
+    }
     broker.stop().await;
 }
 
