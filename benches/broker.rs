@@ -17,44 +17,15 @@ mod support;
 mod common;
 
 use std::process::Command;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{Counter, client_config, produce, producer};
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::Message;
-use rdkafka::producer::{BaseRecord, Producer};
-use rdkafka::{Offset, TopicPartitionList};
+use common::{produce, producer};
 use support::Broker;
 
 const MB: f64 = 1e6;
 
-fn consumer(addr: &str, settings: &[(&str, &str)]) -> BaseConsumer<Counter> {
-    let mut all = vec![
-        ("group.id", "weir-bench-unused"),
-        ("enable.auto.commit", "false"),
-        ("enable.partition.eof", "false"),
-        ("fetch.max.bytes", "52428800"),
-        ("max.partition.fetch.bytes", "10485760"),
-        ("queued.max.messages.kbytes", "262144"),
-    ];
-    all.extend_from_slice(settings);
-    client_config(addr, &all)
-        .create_with_context(Counter::default())
-        .unwrap()
-}
-
 fn create_topic(addr: &str, topic: &str, partitions: i32) {
     support::wire::create_topic(addr, topic, partitions);
-}
-
-fn assign_from_start(consumer: &BaseConsumer<Counter>, topic: &str, partitions: i32) {
-    let mut list = TopicPartitionList::new();
-    for p in 0..partitions {
-        list.add_partition_offset(topic, p, Offset::Beginning)
-            .unwrap();
-    }
-    consumer.assign(&list).unwrap();
 }
 
 /// The record sizes, record counts and partition counts of the throughput runs.
@@ -170,25 +141,8 @@ fn backlog(broker: &Broker, scale: u64) {
     let size = 1024usize;
     let count = (1u64 << 30) / size as u64 / scale;
     let fill = produce(&producer(&broker.addr(), "5", "1"), topic, 1, count, size);
-    let consumer = consumer(&broker.addr(), &[]);
-    assign_from_start(&consumer, topic, 1);
-    let start = Instant::now();
-    let mut first = Duration::ZERO;
-    let mut got = 0u64;
-    while got < count {
-        match consumer.poll(Duration::from_secs(10)) {
-            Some(Ok(m)) => {
-                assert_eq!(m.payload().map_or(0, <[u8]>::len), size);
-                if got == 0 {
-                    first = start.elapsed();
-                }
-                got += 1;
-            }
-            Some(Err(e)) => panic!("consume: {e}"),
-            None => panic!("consumer stalled after {got} of {count} records"),
-        }
-    }
-    let seconds = start.elapsed().as_secs_f64();
+    let read = common::rdkafka_read(&broker.addr(), topic, 1, count, size);
+    let (first, seconds) = (read.first, read.total.as_secs_f64());
     // librdkafka's consumer delivers its first record ~0.5 s after `assign` (its start-up, not
     // the broker's reads): the rate is measured from the first record, the wait shown apart.
     let streaming = seconds - first.as_secs_f64();
@@ -205,124 +159,12 @@ fn backlog(broker: &Broker, scale: u64) {
     );
 }
 
-fn percentile(sorted: &[u64], p: f64) -> f64 {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i] as f64 / 1e6
-}
-
-/// Produces 1 KiB records at 30 MB/s for `seconds` and measures send-to-receive latency in
-/// a consumer of the same process (both read one clock).
+/// One row of the latency table: 1 KiB records at 30 MB/s through `broker`.
 fn latency(broker: &Broker, label: &str, linger_ms: &str, seconds: u64) {
-    let size = 1024usize;
-    let rate = 30.0 * MB / size as f64; // records a second
     let topic = format!("latency-{label}-{linger_ms}");
     create_topic(&broker.addr(), &topic, 1);
-    let epoch = Instant::now();
-    let consumer = consumer(
-        &broker.addr(),
-        &[("fetch.wait.max.ms", "100"), ("fetch.min.bytes", "1")],
-    );
-    assign_from_start(&consumer, &topic, 1);
-    let total = (rate * seconds as f64) as u64;
-    let warmup = rate as u64; // the first second is not counted
-    let receiving = {
-        std::thread::spawn(move || {
-            let mut latencies = Vec::with_capacity(total as usize);
-            let mut got = 0u64;
-            while got < total {
-                match consumer.poll(Duration::from_secs(10)) {
-                    Some(Ok(m)) => {
-                        let now = epoch.elapsed().as_nanos() as u64;
-                        let sent =
-                            u64::from_le_bytes(m.payload().unwrap()[..8].try_into().unwrap());
-                        if got >= warmup {
-                            latencies.push(now.saturating_sub(sent));
-                        }
-                        got += 1;
-                    }
-                    Some(Err(e)) => panic!("consume: {e}"),
-                    None => panic!("consumer stalled after {got} of {total}"),
-                }
-            }
-            latencies
-        })
-    };
-    let producer = Arc::new(producer(&broker.addr(), linger_ms, "1"));
-    let mut value = vec![0x17u8; size];
-    let start = Instant::now();
-    let mut sent = 0u64;
-    while sent < total {
-        let due = ((start.elapsed().as_secs_f64() * rate) as u64).min(total);
-        while sent < due {
-            value[..8].copy_from_slice(&(epoch.elapsed().as_nanos() as u64).to_le_bytes());
-            producer
-                .send(
-                    BaseRecord::<[u8], [u8]>::to(&topic)
-                        .payload(&value[..])
-                        .partition(0),
-                )
-                .map_err(|(e, _)| e)
-                .unwrap();
-            sent += 1;
-        }
-        producer.poll(Duration::ZERO);
-        std::thread::sleep(Duration::from_micros(500));
-    }
-    producer.flush(Duration::from_secs(60)).unwrap();
-    let achieved = (total * size as u64) as f64 / MB / start.elapsed().as_secs_f64();
-    let mut latencies = receiving.join().unwrap();
-    latencies.sort_unstable();
-    println!(
-        "| {label} | {linger_ms} | {achieved:.1} | {:.2} | {:.2} | {:.2} | {:.2} |",
-        percentile(&latencies, 0.5),
-        percentile(&latencies, 0.99),
-        percentile(&latencies, 0.999),
-        *latencies.last().unwrap() as f64 / 1e6
-    );
-}
-
-/// `dd bs=1M count=1024 conv=fdatasync` into `dir`: MB/s.
-fn dd(dir: &std::path::Path) -> f64 {
-    let file = dir.join("dd.tmp");
-    let out = Command::new("dd")
-        .arg("if=/dev/zero")
-        .arg(format!("of={}", file.display()))
-        .args(["bs=1M", "count=1024", "conv=fdatasync"])
-        .output()
-        .expect("running dd");
-    let _ = std::fs::remove_file(&file);
-    assert!(
-        out.status.success(),
-        "dd failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    // "1073741824 bytes (1.1 GB, 1.0 GiB) copied, 2.3 s, 466 MB/s"
-    let text = String::from_utf8_lossy(&out.stderr);
-    let line = text.lines().find(|l| l.contains("copied")).unwrap();
-    let bytes: f64 = line.split_whitespace().next().unwrap().parse().unwrap();
-    let seconds: f64 = line
-        .split(", ")
-        .find(|part| part.ends_with(" s"))
-        .and_then(|part| part.trim_end_matches(" s").parse().ok())
-        .unwrap();
-    bytes / MB / seconds
-}
-
-fn machine() -> String {
-    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let model = cpuinfo
-        .lines()
-        .find_map(|l| l.strip_prefix("model name"))
-        .map(|m| m.trim_start_matches([' ', '\t', ':']).to_string())
-        .unwrap_or_default();
-    let cpus = cpuinfo
-        .lines()
-        .filter(|l| l.starts_with("processor"))
-        .count();
-    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
-    let memory = meminfo.lines().next().unwrap_or_default().to_string();
-    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
-    format!("{cpus} x {model}, {memory}, Linux {}", kernel.trim())
+    let run = common::rdkafka_latency(&broker.addr(), &topic, linger_ms, seconds);
+    println!("| {label} | {linger_ms} | {run} |");
 }
 
 fn main() {
@@ -334,14 +176,14 @@ fn main() {
         "# weir broker over loopback (librdkafka {})",
         rdkafka::util::get_rdkafka_version().1
     );
-    println!("machine: {}", machine());
+    println!("machine: {}", common::machine());
 
     let fsync = Broker::start_with("num_partitions = 8\nlog_flush = \"fsync\"", "");
     println!(
         "data: {} (fsync: log_flush = \"fsync\", the default)",
         fsync.data_dir().display()
     );
-    let dd_before = dd(&fsync.data_dir());
+    let dd_before = common::dd(&fsync.data_dir());
     println!("dd bs=1M count=1024 conv=fdatasync, same disk: {dd_before:.0} MB/s");
     let only = std::env::var("WEIR_BENCH_ONLY").unwrap_or_default();
     let run = |phase: &str| only.is_empty() || only.split(',').any(|p| p == phase);
@@ -366,7 +208,7 @@ fn main() {
         }
     }
 
-    let dd_after = dd(&fsync.data_dir());
+    let dd_after = common::dd(&fsync.data_dir());
     println!("\ndd conv=fdatasync again at the end: {dd_after:.0} MB/s");
     for (label, broker) in [("fsync", &fsync), ("os", &page_cache)] {
         let rss = broker.pid().and_then(support::peak_rss_kib).unwrap_or(0);

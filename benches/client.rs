@@ -1,10 +1,12 @@
-//! weir-client against librdkafka on the same workload in the same run (`cargo bench
-//! --bench client`): a release `weir broker` process on loopback, then for 100 B and 1 KiB
-//! records the weir-client producer and the rdkafka producer (acks=1, linger 5 ms, 256 KiB
-//! batches, 32 MiB of buffer, 5 requests in flight per connection, no compression,
-//! unkeyed, 8 partitions) each into its own
-//! topic, then each consumer reading its topic back from offset 0. Prints msg/s, MB/s and
-//! the producers' send-to-acknowledgement latency percentiles, and the weir/rdkafka ratio.
+//! weir-client against librdkafka on the same workloads in the same run (`cargo bench
+//! --bench client`), the broker issue's targets included: a release `weir broker` process
+//! (fsync) on loopback and `dd conv=fdatasync` on its disk; for 100 B and 1 KiB records into
+//! 1 and 8 partitions, the weir-client producer and the rdkafka producer (acks=1, linger 5
+//! ms, 256 KiB batches, 32 MiB of buffer, 5 requests in flight per connection, no
+//! compression, unkeyed) each into its own topic, then each consumer reading its topic back
+//! from offset 0; both consumers reading a 1 GiB backlog of 1 KiB records; end-to-end
+//! latency at a fixed 30 MB/s with each client as producer and consumer. Prints msg/s, MB/s
+//! (and the share of `dd`), latency percentiles and the weir/rdkafka ratios.
 //!
 //! MB is 10^6 bytes of record values. `WEIR_BENCH_QUICK=1` runs a tenth of the records.
 //! The workloads of the weir side are `weir_client::bench`, which `weir bench` runs too.
@@ -13,6 +15,8 @@
 
 #[path = "../tests/support/mod.rs"]
 mod support;
+
+mod common;
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -26,7 +30,9 @@ use rdkafka::producer::{BaseProducer, BaseRecord, Producer, ProducerContext};
 use rdkafka::{Offset, TopicPartitionList};
 use support::Broker;
 use weir_client::bench::{self, ConsumeWorkload, Latencies, ProduceWorkload, Throughput};
-use weir_client::{Acks, Admin, AdminConfig, ConsumerConfig, NewTopic, ProducerConfig};
+use weir_client::{
+    Acks, Admin, AdminConfig, ConsumerConfig, NewTopic, ProducerConfig, TopicPartition,
+};
 
 const PARTITIONS: i32 = 8;
 const LINGER_MS: u64 = 5;
@@ -184,12 +190,78 @@ fn ratio(weir: &Throughput, rdkafka: &Throughput) -> String {
     line
 }
 
+/// weir-client producing 1 KiB records at 30 MB/s for `seconds` into partition 0 of
+/// `topic` (acks=1, no linger) and a weir-client consumer in the same process measuring
+/// send-to-receive latency, as `common::rdkafka_latency` does with librdkafka.
+async fn weir_latency(addr: &str, topic: &str, seconds: u64) -> common::LatencyRun {
+    let epoch = Instant::now();
+    let mut config = ConsumerConfig::new([addr.to_string()]);
+    config.fetch_max_wait = Duration::from_millis(100);
+    let mut consumer = weir_client::Consumer::new(config).unwrap();
+    let partition = TopicPartition::new(topic, 0);
+    consumer.assign([partition.clone()]);
+    consumer.seek_to_beginning(&[partition]).unwrap();
+    let total = (common::LATENCY_RATE * seconds as f64) as u64;
+    let warmup = common::LATENCY_RATE as u64;
+    let receiving = tokio::spawn(async move {
+        let mut latencies = Vec::with_capacity(total as usize);
+        let mut got = 0u64;
+        while got < total {
+            let records = consumer.poll(Duration::from_secs(10)).await.unwrap();
+            assert!(
+                !records.is_empty(),
+                "consumer stalled after {got} of {total}"
+            );
+            for record in &records {
+                if got >= warmup {
+                    latencies.push(common::since_stamp(record.value.as_deref().unwrap(), epoch));
+                }
+                got += 1;
+            }
+        }
+        latencies
+    });
+    let mut config = ProducerConfig::new([addr.to_string()]);
+    config.acks = Acks::Leader;
+    config.linger = Duration::ZERO;
+    let producer = weir_client::Producer::new(config).unwrap();
+    let mut value = vec![0x17u8; common::LATENCY_RECORD];
+    let start = Instant::now();
+    let mut sent = 0u64;
+    while sent < total {
+        let due = ((start.elapsed().as_secs_f64() * common::LATENCY_RATE) as u64).min(total);
+        while sent < due {
+            common::stamp(&mut value, epoch);
+            let record = weir_client::ProducerRecord::new(topic, value.clone()).with_partition(0);
+            producer
+                .send_with(record, |outcome| {
+                    outcome.unwrap();
+                })
+                .await
+                .unwrap();
+            sent += 1;
+        }
+        tokio::time::sleep(Duration::from_micros(500)).await;
+    }
+    producer.flush().await.unwrap();
+    let achieved =
+        (total * common::LATENCY_RECORD as u64) as f64 / 1e6 / start.elapsed().as_secs_f64();
+    common::LatencyRun::new(achieved, receiving.await.unwrap())
+}
+
+/// The produce runs: record size, partitions, records.
+const PRODUCE_RUNS: [(usize, i32, u64); 4] = [
+    (100, 1, 1_000_000),
+    (100, PARTITIONS, 1_000_000),
+    (1024, 1, 300_000),
+    (1024, PARTITIONS, 300_000),
+];
+
 fn main() {
-    let scale = if std::env::var_os("WEIR_BENCH_QUICK").is_some() {
-        10
-    } else {
-        1
-    };
+    if common::only_listing() {
+        return;
+    }
+    let scale = common::scale();
     let mut broker = Broker::start();
     let addr = broker.addr();
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -198,25 +270,31 @@ fn main() {
         .build()
         .unwrap();
     println!(
-        "weir-client vs rdkafka, broker {addr}, {PARTITIONS} partitions, acks=1, linger {LINGER_MS} ms, batch {BATCH_BYTES} B"
+        "# weir-client vs rdkafka {}, broker {addr} (log_flush = \"fsync\"), acks=1, linger {LINGER_MS} ms, batch {BATCH_BYTES} B",
+        rdkafka::util::get_rdkafka_version().1
     );
-    for (size, count) in [(100usize, 1_000_000u64), (1024, 300_000)] {
-        let count = count / scale;
-        let weir_topic = format!("client-bench-weir-{size}");
-        let rdkafka_topic = format!("client-bench-rdkafka-{size}");
+    println!("machine: {}", common::machine());
+    let dd = common::dd(&broker.data_dir());
+    println!("dd bs=1M count=1024 conv=fdatasync, same disk: {dd:.0} MB/s");
+    let admin = Admin::new(AdminConfig::new([addr.clone()]));
+    let create = |topic: &str, partitions: i32| {
         runtime.block_on(async {
-            let admin = Admin::new(AdminConfig::new([addr.clone()])).unwrap();
+            let admin = admin.as_ref().unwrap();
             for (topic, outcome) in admin
-                .create_topics(vec![
-                    NewTopic::new(weir_topic.clone(), PARTITIONS, 1),
-                    NewTopic::new(rdkafka_topic.clone(), PARTITIONS, 1),
-                ])
+                .create_topics(vec![NewTopic::new(topic.to_string(), partitions, 1)])
                 .await
                 .unwrap()
             {
                 outcome.unwrap_or_else(|e| panic!("creating {topic}: {e}"));
             }
-        });
+        })
+    };
+    for (size, partitions, count) in PRODUCE_RUNS {
+        let count = count / scale;
+        let weir_topic = format!("client-bench-weir-{size}-{partitions}");
+        let rdkafka_topic = format!("client-bench-rdkafka-{size}-{partitions}");
+        create(&weir_topic, partitions);
+        create(&rdkafka_topic, partitions);
         let workload = |topic: &str| ProduceWorkload {
             topic: topic.to_string(),
             records: count,
@@ -233,14 +311,20 @@ fn main() {
             .block_on(bench::produce(config, &workload(&weir_topic)))
             .unwrap();
         let rdkafka = rdkafka_produce(&addr, &workload(&rdkafka_topic));
-        println!("produce {size} B x {count}");
-        println!("  weir-client: {weir}");
-        println!("  rdkafka:     {rdkafka}");
+        println!("\nproduce {size} B x {count}, {partitions} partition(s)");
+        println!(
+            "  weir-client: {weir} ({:.0}% of dd)",
+            weir.mb_per_sec() / dd * 100.0
+        );
+        println!(
+            "  rdkafka:     {rdkafka} ({:.0}% of dd)",
+            rdkafka.mb_per_sec() / dd * 100.0
+        );
         println!("{}", ratio(&weir, &rdkafka));
 
         let read = |topic: &str| ConsumeWorkload {
             topic: topic.to_string(),
-            partitions: PARTITIONS,
+            partitions,
             records: count + 1, // the warm-up record too
         };
         let weir = runtime
@@ -250,11 +334,76 @@ fn main() {
             ))
             .unwrap();
         let rdkafka = rdkafka_consume(&addr, &read(&rdkafka_topic));
-        println!("consume {size} B x {}", count + 1);
+        println!(
+            "consume {size} B x {}, {partitions} partition(s)",
+            count + 1
+        );
         println!("  weir-client: {weir}");
         println!("  rdkafka:     {rdkafka}");
         println!("{}", ratio(&weir, &rdkafka));
     }
+
+    // The broker issue's backlog: 1 GiB of 1 KiB records in one partition, read from offset
+    // 0 by each client in turn.
+    let size = 1024usize;
+    let count = (1u64 << 30) / size as u64 / scale;
+    let topic = "client-bench-backlog";
+    create(topic, 1);
+    let mut config = ProducerConfig::new([addr.clone()]);
+    config.acks = Acks::Leader;
+    config.linger = Duration::from_millis(LINGER_MS);
+    config.batch_size = BATCH_BYTES;
+    config.buffer_memory = BUFFER_BYTES;
+    let fill = ProduceWorkload {
+        topic: topic.to_string(),
+        records: count - 1, // and the warm-up record
+        record_size: size,
+    };
+    runtime.block_on(bench::produce(config, &fill)).unwrap();
+    let bytes = count * size as u64;
+    let weir = runtime
+        .block_on(bench::consume(
+            ConsumerConfig::new([addr.clone()]),
+            &ConsumeWorkload {
+                topic: topic.to_string(),
+                partitions: 1,
+                records: count,
+            },
+        ))
+        .unwrap();
+    let rdkafka = common::rdkafka_read(&addr, topic, 1, count, size);
+    println!(
+        "\nconsume a {:.0} MiB backlog of 1 KiB records from offset 0, one partition",
+        bytes as f64 / (1 << 20) as f64
+    );
+    println!("  weir-client: {:.0} MB/s from assign", weir.mb_per_sec());
+    println!(
+        "  rdkafka:     {:.0} MB/s from assign, {:.0} MB/s from its first record ({:.0} ms after assign)",
+        rdkafka.mb_s(bytes),
+        rdkafka.streaming_mb_s(bytes),
+        rdkafka.first.as_secs_f64() * 1e3
+    );
+    println!(
+        "  ratio weir/rdkafka: {:.2}x (both from assign)",
+        weir.mb_per_sec() / rdkafka.mb_s(bytes)
+    );
+
+    let seconds = 10 / scale.min(5) + 1;
+    println!(
+        "\nend-to-end latency, 1 KiB records at 30 MB/s for {seconds} s, acks=1, linger 0, one partition"
+    );
+    println!("| client | MB/s | p50 ms | p99 ms | p99.9 ms | max ms |");
+    println!("|---|---|---|---|---|---|");
+    create("client-bench-latency-weir", 1);
+    create("client-bench-latency-rdkafka", 1);
+    let weir = runtime.block_on(weir_latency(&addr, "client-bench-latency-weir", seconds));
+    println!("| weir-client | {weir} |");
+    let rdkafka = common::rdkafka_latency(&addr, "client-bench-latency-rdkafka", "0", seconds);
+    println!("| rdkafka | {rdkafka} |");
+    println!(
+        "\ndd conv=fdatasync again at the end: {:.0} MB/s",
+        common::dd(&broker.data_dir())
+    );
     drop(runtime);
     broker.stop();
     broker.assert_clean_log();

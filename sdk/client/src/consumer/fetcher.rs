@@ -1,7 +1,9 @@
 //! Fetching: one Fetch in flight per leader at a time, each asking for every assigned
-//! partition that leader has, from its position, that has no records buffered. Responses
-//! are decoded into per-partition buffers that `poll` drains; data fetched for a position
-//! that has since moved (a seek) is dropped.
+//! partition that leader has: from its position when nothing is buffered, or from the end
+//! of what is buffered while that is less than `max_partition_fetch_bytes`, so the next
+//! records are on their way while `poll` hands out the last ones (librdkafka prefetches
+//! the same way). Responses are decoded into per-partition buffers that `poll` drains;
+//! data fetched for a position that has since moved (a seek) is dropped.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
@@ -32,6 +34,15 @@ struct Buffered {
     fetch_offset: i64,
     records: VecDeque<ConsumerRecord>,
     next_offset: Option<i64>,
+    /// The offset after what is buffered: where a prefetch continues.
+    end: i64,
+    /// Key and value bytes buffered, to bound prefetching.
+    bytes: usize,
+}
+
+/// The key and value bytes of `record`.
+fn record_bytes(record: &ConsumerRecord) -> usize {
+    record.key.as_ref().map_or(0, |k| k.len()) + record.value.as_ref().map_or(0, |v| v.len())
 }
 
 /// What a handled fetch asks of the consumer.
@@ -67,9 +78,19 @@ impl Fetcher {
         }
     }
 
-    /// Whether `tp` has records waiting.
-    pub(crate) fn has_buffered(&self, tp: &TopicPartition) -> bool {
-        self.buffered.contains_key(tp)
+    /// Where the next fetch of `tp` starts: its `position` when nothing is buffered, the
+    /// end of the buffer while it holds less than `limit` bytes, else nowhere yet.
+    pub(crate) fn fetch_from(
+        &self,
+        tp: &TopicPartition,
+        position: i64,
+        limit: usize,
+    ) -> Option<i64> {
+        match self.buffered.get(tp) {
+            None => Some(position),
+            Some(b) if b.bytes < limit => Some(b.end),
+            Some(_) => None,
+        }
     }
 
     /// Drops what is buffered for `tp` (after a seek or when it is unassigned).
@@ -182,7 +203,12 @@ impl Fetcher {
                 let Some(&fetch_offset) = asked.get(&tp) else {
                     continue;
                 };
-                if position(&tp) != Some(fetch_offset) || self.buffered.contains_key(&tp) {
+                // Fresh data continues the buffer, or starts at the position.
+                let expected = match self.buffered.get(&tp) {
+                    Some(buffered) => Some(buffered.end),
+                    None => position(&tp),
+                };
+                if expected != Some(fetch_offset) {
                     continue;
                 }
                 match ResponseError::try_from_code(data.error_code) {
@@ -210,15 +236,33 @@ impl Fetcher {
                 if decoded.records.is_empty() && decoded.next_offset.is_none() {
                     continue;
                 }
-                self.order.push_back(tp.clone());
-                self.buffered.insert(
-                    tp,
-                    Buffered {
-                        fetch_offset,
-                        records: decoded.records.into(),
-                        next_offset: decoded.next_offset,
-                    },
-                );
+                let end = decoded
+                    .next_offset
+                    .or_else(|| decoded.records.last().map(|r| r.offset + 1))
+                    .unwrap_or(fetch_offset)
+                    .max(fetch_offset);
+                let bytes: usize = decoded.records.iter().map(record_bytes).sum();
+                match self.buffered.get_mut(&tp) {
+                    Some(buffered) => {
+                        buffered.records.extend(decoded.records);
+                        buffered.next_offset = decoded.next_offset.or(buffered.next_offset);
+                        buffered.end = end;
+                        buffered.bytes += bytes;
+                    }
+                    None => {
+                        self.order.push_back(tp.clone());
+                        self.buffered.insert(
+                            tp,
+                            Buffered {
+                                fetch_offset,
+                                records: decoded.records.into(),
+                                next_offset: decoded.next_offset,
+                                end,
+                                bytes,
+                            },
+                        );
+                    }
+                }
             }
         }
         Ok(outcome)
@@ -241,7 +285,10 @@ impl Fetcher {
                 continue;
             };
             let take = (max - out.len()).min(buffered.records.len());
+            let before = out.len();
             out.extend(buffered.records.drain(..take));
+            let taken: usize = out[before..].iter().map(record_bytes).sum();
+            buffered.bytes = buffered.bytes.saturating_sub(taken);
             let position = match out.last().filter(|r| r.topic_partition() == tp) {
                 Some(last) if take > 0 => last.offset + 1,
                 _ => buffered.fetch_offset,
@@ -254,6 +301,9 @@ impl Fetcher {
             } else {
                 advance(&tp, position);
                 buffered.fetch_offset = position;
+                // Prefetches keep a busy partition's buffer full: the next poll starts with
+                // the others, so none waits behind it.
+                self.order.rotate_left(1);
             }
         }
         out

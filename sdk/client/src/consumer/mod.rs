@@ -287,7 +287,7 @@ impl Consumer {
     }
 
     /// Starts a fetch from every leader that has none in flight, for its assigned, unpaused
-    /// partitions with a position and nothing buffered.
+    /// partitions with a position and room in their buffer.
     async fn send_fetches(&mut self) {
         let unknown: std::collections::BTreeSet<String> = self
             .assignment
@@ -306,14 +306,18 @@ impl Consumer {
             let Position::At(offset) = state.position else {
                 continue;
             };
-            if state.paused || self.fetcher.has_buffered(tp) {
+            if state.paused {
                 continue;
             }
+            let limit = usize::try_from(self.config.max_partition_fetch_bytes).unwrap_or(0);
+            let Some(from) = self.fetcher.fetch_from(tp, offset, limit) else {
+                continue;
+            };
             if let Some(info) = self.cluster.leader(tp) {
                 by_leader
                     .entry(info.leader)
                     .or_default()
-                    .push((tp.clone(), offset));
+                    .push((tp.clone(), from));
             }
         }
         for (node, partitions) in by_leader {
