@@ -23,8 +23,8 @@ use std::time::{Duration, Instant};
 use rand::{Rng as _, SeedableRng as _};
 use rdkafka::consumer::Consumer as _;
 use support::cluster::{
-    AcksAllLoad, Cluster, TEST_TIMEOUTS, assert_acknowledged_at_their_offsets, create_topic,
-    fully_replicated, read_back,
+    Acknowledged, AcksAllLoad, Cluster, TEST_TIMEOUTS, assert_acknowledged_at_their_offsets,
+    create_topic, fully_replicated, read_back,
 };
 use support::kafka::{self, PATIENCE, Record};
 
@@ -421,7 +421,11 @@ fn random_faults_lose_and_reorder_no_acknowledged_record() {
             fully_replicated(m, topic)
         });
     }
-    let (acked, failed) = load.finish();
+    let Acknowledged {
+        records: acked,
+        failed,
+        ..
+    } = load.finish();
     eprintln!(
         "{rounds} faults: {} records acknowledged, {failed} failed (seed {seed})",
         acked.len()

@@ -14,8 +14,8 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use support::cluster::{
-    AcksAllLoad, Cluster, PATIENT_TIMEOUTS, assert_acknowledged_at_their_offsets, create_topic,
-    fully_replicated, read_back,
+    Acknowledged, AcksAllLoad, Cluster, PATIENT_TIMEOUTS, assert_acknowledged_at_their_offsets,
+    create_topic, fully_replicated, read_back,
 };
 use support::kafka::{self, PATIENCE};
 use weir_client::{Admin, AdminConfig, Reassignment};
@@ -112,7 +112,11 @@ async fn a_fourth_broker_takes_replicas_under_load_without_losing_records() {
     let applied = weir(&addr, &["cluster", "rebalance", "--wait"]);
     eprintln!("{applied}rebalance done in {:?}", started.elapsed());
     std::thread::sleep(Duration::from_secs(1));
-    let (acked, failed) = load.finish();
+    let Acknowledged {
+        records: acked,
+        failed,
+        ..
+    } = load.finish();
     eprintln!(
         "{} records acknowledged, {failed} failed while replicas moved",
         acked.len()
