@@ -20,9 +20,9 @@ use super::kafka::{self, Msg, PATIENCE, Recorder};
 use super::unavailability::TimedAck;
 use super::{Broker, free_port};
 
-/// Cluster settings tuned for tests: fencing after 2 s without heartbeats.
-pub const TEST_TIMEOUTS: &str = "broker_session_timeout_ms = \"2s\"\n\
-broker_heartbeat_interval_ms = \"200ms\"\n\
+/// Cluster settings tuned for tests: fencing after 1.5 s without heartbeats (ten missed).
+pub const TEST_TIMEOUTS: &str = "broker_session_timeout_ms = \"1500ms\"\n\
+broker_heartbeat_interval_ms = \"150ms\"\n\
 replica_lag_time_max_ms = \"4s\"\n";
 
 /// Slower fencing, for tests where a live broker must not be fenced on a loaded machine.
