@@ -237,6 +237,13 @@ impl ReplicaState {
         Some((term, proposed))
     }
 
+    /// The metadata refused the ISR this leader proposed: the high watermark stops waiting
+    /// for the replicas it would have added.
+    pub(crate) fn withdraw_proposed_isr(&self) {
+        let _followers = self.followers.lock();
+        *self.proposed.lock() = None;
+    }
+
     /// Waits until the high watermark reaches `offset` while this broker still leads in
     /// `epoch`, or `deadline` passes. A deposed leader's batch may be truncated by the new
     /// leader, so only the same term's watermark counts.
