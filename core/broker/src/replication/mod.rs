@@ -21,6 +21,9 @@ pub(crate) mod isr;
 pub(crate) mod peer;
 pub(crate) mod roles;
 
+#[cfg(test)]
+mod replica_state_tests;
+
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
