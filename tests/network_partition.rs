@@ -421,11 +421,15 @@ fn random_faults_lose_and_reorder_no_acknowledged_record() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let load = runtime.block_on(AcksAllLoad::start(&cluster, topic, partitions));
     std::thread::sleep(Duration::from_secs(1));
+    let started = Instant::now();
+    // Each fault and when it held, to show what it did to the producer.
+    let mut windows = Vec::new();
     for round in 0..rounds {
         let (fault, lasts) = Fault::draw(&mut rng);
         let node = rng.gen_range(0..3usize);
         eprintln!("round {round}: {fault:?} broker {} for {lasts:?}", node + 1);
         let id = node as i32 + 1;
+        let from = Instant::now();
         match fault {
             Fault::Kill => {
                 cluster.node(id).kill();
@@ -456,15 +460,30 @@ fn random_faults_lose_and_reorder_no_acknowledged_record() {
                 );
             }
         }
+        windows.push((round, fault, from, Instant::now()));
         cluster.wait_until("every replica back in sync", PATIENCE * 2, |m| {
             fully_replicated(m, topic)
         });
     }
     let Acknowledged {
         records: acked,
+        timings,
         failed,
-        ..
     } = load.finish();
+    let rate = |from: Instant, to: Instant| {
+        let n = timings
+            .iter()
+            .filter(|t| t.acked >= from && t.acked < to)
+            .count();
+        n as f64 / to.duration_since(from).as_secs_f64()
+    };
+    let overall = rate(started, Instant::now());
+    for (round, fault, from, to) in windows {
+        eprintln!(
+            "round {round}: {fault:?}: {:.0} acknowledgements/s while it held ({overall:.0}/s over the run)",
+            rate(from, to)
+        );
+    }
     eprintln!(
         "{rounds} faults: {} records acknowledged, {failed} failed (seed {seed})",
         acked.len()
