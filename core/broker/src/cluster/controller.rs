@@ -116,6 +116,14 @@ impl Controller {
         }
         .validate()
         .map_err(|e| ControllerError::Raft(e.to_string()))?;
+        // The port first: a Raft node started and then dropped, when the port is taken,
+        // would log errors from its running core until the process exits.
+        let listener = TcpListener::bind(config.controller_listener())
+            .await
+            .map_err(|source| ControllerError::Bind {
+                address: config.controller_listener().to_string(),
+                source,
+            })?;
         let id = node_id as NodeId;
         let raft = Raft::new(
             id,
@@ -126,12 +134,6 @@ impl Controller {
         )
         .await
         .map_err(|e| ControllerError::Raft(e.to_string()))?;
-        let listener = TcpListener::bind(config.controller_listener())
-            .await
-            .map_err(|source| ControllerError::Bind {
-                address: config.controller_listener().to_string(),
-                source,
-            })?;
         let controller = Arc::new(Self {
             node_id: id,
             cluster_id,
