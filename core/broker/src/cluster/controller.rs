@@ -299,7 +299,12 @@ impl Controller {
                 host: host.to_string(),
                 port,
             };
-            if let Err(e) = link.call(&request, self.config.session_timeout()).await {
+            // Not a whole session: a call stuck on a leader that vanished (cut off, frozen)
+            // must end in time for the next heartbeat to reach its successor, which gives
+            // every broker one session from its election.
+            let patience =
+                (self.config.session_timeout() / 3).max(self.config.heartbeat_interval());
+            if let Err(e) = link.call(&request, patience).await {
                 tracing::debug!(error = %e, "heartbeat to the controller leader failed");
             }
         }
