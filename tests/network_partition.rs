@@ -6,12 +6,13 @@
 //!   writes, the majority elects a new leader in a later epoch and takes writes, and once the
 //!   links are back the old leader drops the tail it appended alone (the writes it could not
 //!   replicate) and ends with the same log as the others.
-//! - Seeded random faults (kills and restarts, partitions, pauses: a stalled disk or process)
-//!   under an `acks=all` load: every acknowledged record stays at its offset, the logs stay
+//! - Seeded random faults (kills and restarts, partitions, pauses of a stalled process, slow
+//!   disks throttled through a blkio cgroup) under an `acks=all` load: every acknowledged record stays at its offset, the logs stay
 //!   contiguous, and the copies end byte for byte equal. `WEIR_FAULT_SEED=<n>` replays a run,
 //!   `WEIR_FAULT_ROUNDS=<n>` makes it longer (default 6).
 //!
-//! Needs root and `ip` (iproute2), as `.ci/run` has; it fails saying so otherwise.
+//! Needs root and `ip` (iproute2), as `.ci/run` has, and cgroup v1 blkio throttling for the
+//! slow disks; it fails saying so otherwise.
 
 #![allow(clippy::unwrap_used)]
 
@@ -23,10 +24,11 @@ use std::time::{Duration, Instant};
 use rand::{Rng as _, SeedableRng as _};
 use rdkafka::consumer::Consumer as _;
 use support::cluster::{
-    AcksAllLoad, Cluster, TEST_TIMEOUTS, assert_acknowledged_at_their_offsets, create_topic,
-    fully_replicated, read_back,
+    Acknowledged, AcksAllLoad, Cluster, TEST_TIMEOUTS, assert_acknowledged_at_their_offsets,
+    create_topic, fully_replicated, read_back,
 };
 use support::kafka::{self, PATIENCE, Record};
+use support::slow_disk::{SlowDisk, require_blkio};
 
 const TOPIC: &str = "split";
 
@@ -371,8 +373,32 @@ enum Fault {
     Kill,
     /// Cut off from its peers (the clients still reach it), then healed.
     Partition,
-    /// SIGSTOP then SIGCONT: a process or disk that stalls.
+    /// SIGSTOP then SIGCONT: a process that stalls.
     Pause,
+    /// Its writes and fsyncs throttled to a few dozen per second (a blkio cgroup), then
+    /// back to full speed: a slow disk.
+    SlowDisk { write_iops: u32, write_bps: u64 },
+}
+
+impl Fault {
+    /// A fault drawn from `rng`, with how long it lasts.
+    fn draw(rng: &mut impl rand::Rng) -> (Self, Duration) {
+        match rng.gen_range(0..4) {
+            0 => (Self::Kill, Duration::from_millis(rng.gen_range(500..4000))),
+            1 => (
+                Self::Partition,
+                Duration::from_millis(rng.gen_range(500..4000)),
+            ),
+            2 => (Self::Pause, Duration::from_millis(rng.gen_range(500..4000))),
+            _ => (
+                Self::SlowDisk {
+                    write_iops: rng.gen_range(20..=50),
+                    write_bps: rng.gen_range(256..=2048) << 10,
+                },
+                Duration::from_millis(rng.gen_range(2000..6000)),
+            ),
+        }
+    }
 }
 
 #[test]
@@ -386,6 +412,7 @@ fn random_faults_lose_and_reorder_no_acknowledged_record() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(6);
     eprintln!("WEIR_FAULT_SEED={seed} WEIR_FAULT_ROUNDS={rounds}");
+    require_blkio();
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let network = Network::new(1);
     let mut cluster = network.cluster();
@@ -394,12 +421,15 @@ fn random_faults_lose_and_reorder_no_acknowledged_record() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let load = runtime.block_on(AcksAllLoad::start(&cluster, topic, partitions));
     std::thread::sleep(Duration::from_secs(1));
+    let started = Instant::now();
+    // Each fault and when it held, to show what it did to the producer.
+    let mut windows = Vec::new();
     for round in 0..rounds {
-        let fault = [Fault::Kill, Fault::Partition, Fault::Pause][rng.gen_range(0..3)];
+        let (fault, lasts) = Fault::draw(&mut rng);
         let node = rng.gen_range(0..3usize);
-        let lasts = Duration::from_millis(rng.gen_range(500..4000));
         eprintln!("round {round}: {fault:?} broker {} for {lasts:?}", node + 1);
         let id = node as i32 + 1;
+        let from = Instant::now();
         match fault {
             Fault::Kill => {
                 cluster.node(id).kill();
@@ -416,12 +446,44 @@ fn random_faults_lose_and_reorder_no_acknowledged_record() {
                 std::thread::sleep(lasts);
                 cluster.node(id).resume();
             }
+            Fault::SlowDisk {
+                write_iops,
+                write_bps,
+            } => {
+                let broker = cluster.node(id);
+                let pid = broker.pid().expect("the broker runs");
+                let slow = SlowDisk::throttle(pid, &broker.data_dir(), write_iops, write_bps);
+                std::thread::sleep(lasts);
+                eprintln!(
+                    "round {round}: {} writes of broker {id} went through the throttle",
+                    slow.writes()
+                );
+            }
         }
+        windows.push((round, fault, from, Instant::now()));
         cluster.wait_until("every replica back in sync", PATIENCE * 2, |m| {
             fully_replicated(m, topic)
         });
     }
-    let (acked, failed) = load.finish();
+    let Acknowledged {
+        records: acked,
+        timings,
+        failed,
+    } = load.finish();
+    let rate = |from: Instant, to: Instant| {
+        let n = timings
+            .iter()
+            .filter(|t| t.acked >= from && t.acked < to)
+            .count();
+        n as f64 / to.duration_since(from).as_secs_f64()
+    };
+    let overall = rate(started, Instant::now());
+    for (round, fault, from, to) in windows {
+        eprintln!(
+            "round {round}: {fault:?}: {:.0} acknowledgements/s while it held ({overall:.0}/s over the run)",
+            rate(from, to)
+        );
+    }
     eprintln!(
         "{rounds} faults: {} records acknowledged, {failed} failed (seed {seed})",
         acked.len()

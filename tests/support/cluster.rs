@@ -17,11 +17,12 @@ use rdkafka::producer::{BaseRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 
 use super::kafka::{self, Msg, PATIENCE, Recorder};
+use super::unavailability::TimedAck;
 use super::{Broker, free_port};
 
-/// Cluster settings tuned for tests: fencing after 2 s without heartbeats.
-pub const TEST_TIMEOUTS: &str = "broker_session_timeout_ms = \"2s\"\n\
-broker_heartbeat_interval_ms = \"200ms\"\n\
+/// Cluster settings tuned for tests: fencing after 1.5 s without heartbeats (ten missed).
+pub const TEST_TIMEOUTS: &str = "broker_session_timeout_ms = \"1500ms\"\n\
+broker_heartbeat_interval_ms = \"150ms\"\n\
 replica_lag_time_max_ms = \"4s\"\n";
 
 /// Slower fencing, for tests where a live broker must not be fenced on a loaded machine.
@@ -282,7 +283,17 @@ pub fn read_back(cluster: &Cluster, topic: &str, partitions: i32) -> BTreeMap<i3
 /// writing to it until [`AcksAllLoad::finish`].
 pub struct AcksAllLoad {
     stop: Arc<AtomicBool>,
-    producing: std::thread::JoinHandle<(Vec<Msg>, usize)>,
+    producing: std::thread::JoinHandle<Acknowledged>,
+}
+
+/// What an [`AcksAllLoad`] got acknowledged.
+pub struct Acknowledged {
+    /// Every acknowledged record, in the order the acknowledgements came.
+    pub records: Vec<Msg>,
+    /// For each of `records`, when it was sent and when its acknowledgement was reported.
+    pub timings: Vec<TimedAck>,
+    /// How many deliveries failed for good.
+    pub failed: usize,
 }
 
 impl AcksAllLoad {
@@ -306,20 +317,34 @@ impl AcksAllLoad {
         Self { stop, producing }
     }
 
-    /// Stops producing; every acknowledged record, and how many deliveries failed.
-    pub fn finish(self) -> (Vec<Msg>, usize) {
+    /// Stops producing; what was acknowledged, and how many deliveries failed.
+    pub fn finish(self) -> Acknowledged {
         self.stop.store(true, Ordering::Relaxed);
         self.producing.join().unwrap()
     }
 }
 
-/// Produces `acks=all` continuously from a thread; returns every acknowledged record.
+/// The payload of the `i`th record of a load, and back.
+fn load_value(i: u64) -> String {
+    format!("record-{i}")
+}
+
+fn load_index(value: &[u8]) -> Option<usize> {
+    std::str::from_utf8(value)
+        .ok()?
+        .strip_prefix("record-")?
+        .parse()
+        .ok()
+}
+
+/// Produces `acks=all` continuously from a thread, round robin over the partitions;
+/// returns every acknowledged record with when it was sent and acknowledged.
 fn produce_continuously(
     bootstrap: String,
     topic: String,
     partitions: i32,
     stop: Arc<AtomicBool>,
-) -> std::thread::JoinHandle<(Vec<Msg>, usize)> {
+) -> std::thread::JoinHandle<Acknowledged> {
     std::thread::spawn(move || {
         let producer = kafka::producer(
             &bootstrap,
@@ -331,15 +356,16 @@ fn produce_continuously(
                 ("topic.metadata.refresh.interval.ms", "500"),
             ],
         );
-        let mut acked = Vec::new();
-        let mut failed = 0;
+        // When record `i` was handed to the producer.
+        let mut sent_at: Vec<Instant> = Vec::new();
         let mut i = 0u64;
         while !stop.load(Ordering::Relaxed) {
-            let value = format!("record-{i}");
+            let value = load_value(i);
             let record = BaseRecord::<[u8], [u8]>::to(&topic)
                 .payload(value.as_bytes())
                 .partition((i % partitions as u64) as i32);
             if producer.send(record).is_ok() {
+                sent_at.push(Instant::now());
                 i += 1;
             }
             producer.poll(Duration::from_millis(1));
@@ -348,16 +374,28 @@ fn produce_continuously(
             }
         }
         let _ = producer.flush(Duration::from_secs(30));
-        let (delivered, failures) = kafka::take_reports(&producer);
+        let (delivered, failures) = kafka::take_reports_timed(&producer);
         if let Some((error, msg)) = failures.first() {
             eprintln!(
                 "first failed delivery: {error} (partition {})",
                 msg.partition
             );
         }
-        acked.extend(delivered);
-        failed += failures.len();
-        (acked, failed)
+        let timings = delivered
+            .iter()
+            .map(|(m, acked)| TimedAck {
+                partition: m.partition,
+                sent: load_index(&m.value)
+                    .and_then(|i| sent_at.get(i).copied())
+                    .expect("an acknowledged record the load sent"),
+                acked: *acked,
+            })
+            .collect();
+        Acknowledged {
+            records: delivered.into_iter().map(|(m, _)| m).collect(),
+            timings,
+            failed: failures.len(),
+        }
     })
 }
 

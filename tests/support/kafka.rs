@@ -64,7 +64,8 @@ pub struct Msg {
 #[derive(Default)]
 pub struct Recorder {
     problems: Mutex<Vec<String>>,
-    delivered: Mutex<Vec<Msg>>,
+    /// With the instant librdkafka reported each acknowledgement.
+    delivered: Mutex<Vec<(Msg, Instant)>>,
     failed: Mutex<Vec<(KafkaError, Msg)>>,
 }
 
@@ -80,6 +81,13 @@ impl Recorder {
     }
 
     fn take_delivered(&self) -> Vec<Msg> {
+        self.take_delivered_timed()
+            .into_iter()
+            .map(|(m, _)| m)
+            .collect()
+    }
+
+    fn take_delivered_timed(&self) -> Vec<(Msg, Instant)> {
         std::mem::take(&mut *self.delivered.lock().expect("lock"))
     }
 
@@ -111,7 +119,11 @@ impl ProducerContext for Recorder {
 
     fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
         match result {
-            Ok(m) => self.delivered.lock().expect("lock").push(owned(m)),
+            Ok(m) => self
+                .delivered
+                .lock()
+                .expect("lock")
+                .push((owned(m), Instant::now())),
             Err((e, m)) => self
                 .failed
                 .lock()
@@ -218,6 +230,17 @@ pub fn produce_allowing_failures(
 pub fn take_reports(producer: &BaseProducer<Recorder>) -> (Vec<Msg>, Vec<(KafkaError, Msg)>) {
     (
         producer.context().take_delivered(),
+        producer.context().take_failed(),
+    )
+}
+
+/// A failed delivery: why, and the record.
+pub type Failed = (KafkaError, Msg);
+
+/// Like [`take_reports`], each acknowledgement with the instant it was reported.
+pub fn take_reports_timed(producer: &BaseProducer<Recorder>) -> (Vec<(Msg, Instant)>, Vec<Failed>) {
+    (
+        producer.context().take_delivered_timed(),
         producer.context().take_failed(),
     )
 }

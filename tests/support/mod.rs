@@ -10,6 +10,8 @@
 pub mod cluster;
 pub mod kafka;
 pub mod postgres;
+pub mod slow_disk;
+pub mod unavailability;
 pub mod wire;
 
 use std::fs::{File, OpenOptions};

@@ -6,9 +6,11 @@
 //! Liveness: every broker heartbeats to the Raft leader, which keeps the times in memory
 //! (they are not log entries). A leader that has not heard from a live broker within
 //! `broker_session_timeout_ms` commits `FenceBroker`, which moves its partitions' leadership
-//! to the ISR. A newly elected leader first gives every broker a full session to be heard.
+//! to the ISR. A newly elected leader first gives every broker a full session to be heard,
+//! but the previous leader's session runs from its last AppendEntries here (see
+//! [`super::liveness`]).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
@@ -23,6 +25,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::command::{ClusterCommand, CommandOutcome};
+use super::liveness::{LeaderContact, Liveness};
 use super::raft_log::RaftLogFile;
 use super::raft_network::ControllerNetwork;
 use super::raft_state_machine::{Applied, MetadataStateMachine};
@@ -37,10 +40,12 @@ const PROPOSE_TIMEOUT: Duration = Duration::from_secs(15);
 const FENCE_CHECK_INTERVAL: Duration = Duration::from_millis(100);
 /// How long in-flight Raft calls may take to finish when the broker stops.
 const SHUTDOWN_GRACE: Duration = Duration::from_millis(300);
-/// Raft's own timing: elections within a second of a controller dying.
+/// Raft's own timing: elections within a second of a controller dying. A follower that
+/// knew a leader waits out its lease (openraft makes it the election timeout's maximum)
+/// and then an election timeout: 0.8-1 s here, with eight heartbeats in the shortest.
 const RAFT_HEARTBEAT_MS: u64 = 100;
-const RAFT_ELECTION_MIN_MS: u64 = 400;
-const RAFT_ELECTION_MAX_MS: u64 = 800;
+const RAFT_ELECTION_MIN_MS: u64 = 300;
+const RAFT_ELECTION_MAX_MS: u64 = 500;
 
 /// Why the controller could not start or a proposal could not be committed.
 #[derive(Debug, thiserror::Error)]
@@ -60,14 +65,6 @@ pub(crate) enum ControllerError {
     Stopping,
 }
 
-/// The leader's record of broker heartbeats, for the term it was taken in.
-#[derive(Debug, Default)]
-struct Liveness {
-    term: Option<u64>,
-    since: Option<Instant>,
-    last_seen: HashMap<i32, Instant>,
-}
-
 /// This broker's controller.
 pub(crate) struct Controller {
     node_id: NodeId,
@@ -77,6 +74,8 @@ pub(crate) struct Controller {
     raft: Raft<TypeConfig>,
     applied: watch::Receiver<Applied>,
     liveness: Mutex<Liveness>,
+    /// The last Raft leader heard from here, for the next term's [`Liveness`].
+    leader_contact: Mutex<Option<LeaderContact>>,
     /// Set when the broker stops: requests then get no answer from a stopped Raft node.
     stopping: AtomicBool,
 }
@@ -117,6 +116,14 @@ impl Controller {
         }
         .validate()
         .map_err(|e| ControllerError::Raft(e.to_string()))?;
+        // The port first: a Raft node started and then dropped, when the port is taken,
+        // would log errors from its running core until the process exits.
+        let listener = TcpListener::bind(config.controller_listener())
+            .await
+            .map_err(|source| ControllerError::Bind {
+                address: config.controller_listener().to_string(),
+                source,
+            })?;
         let id = node_id as NodeId;
         let raft = Raft::new(
             id,
@@ -127,12 +134,6 @@ impl Controller {
         )
         .await
         .map_err(|e| ControllerError::Raft(e.to_string()))?;
-        let listener = TcpListener::bind(config.controller_listener())
-            .await
-            .map_err(|source| ControllerError::Bind {
-                address: config.controller_listener().to_string(),
-                source,
-            })?;
         let controller = Arc::new(Self {
             node_id: id,
             cluster_id,
@@ -140,6 +141,7 @@ impl Controller {
             raft,
             applied,
             liveness: Mutex::new(Liveness::default()),
+            leader_contact: Mutex::new(None),
             stopping: AtomicBool::new(false),
         });
         tokio::spawn(Arc::clone(&controller).accept(listener));
@@ -297,7 +299,12 @@ impl Controller {
                 host: host.to_string(),
                 port,
             };
-            if let Err(e) = link.call(&request, self.config.session_timeout()).await {
+            // Not a whole session: a call stuck on a leader that vanished (cut off, frozen)
+            // must end in time for the next heartbeat to reach its successor, which gives
+            // every broker one session from its election.
+            let patience =
+                (self.config.session_timeout() / 3).max(self.config.heartbeat_interval());
+            if let Err(e) = link.call(&request, patience).await {
                 tracing::debug!(error = %e, "heartbeat to the controller leader failed");
             }
         }
@@ -310,7 +317,7 @@ impl Controller {
                 leader: self.leader(),
             };
         }
-        self.liveness.lock().last_seen.insert(id, Instant::now());
+        self.liveness.lock().heard(id, Instant::now());
         let state = self.state();
         let current = state
             .brokers
@@ -342,27 +349,21 @@ impl Controller {
                 (m.current_leader, m.current_term)
             };
             if leader != Some(self.node_id) {
-                self.liveness.lock().term = None;
+                self.liveness.lock().clear();
                 continue;
             }
             let now = Instant::now();
+            let session = self.config.session_timeout();
             let expired: Vec<i32> = {
                 let mut liveness = self.liveness.lock();
-                if liveness.term != Some(term) {
-                    // A new term: everyone gets a full session from now to be heard.
-                    liveness.term = Some(term);
-                    liveness.since = Some(now);
-                    liveness.last_seen.clear();
+                if liveness.term() != Some(term) {
+                    // A live previous leader hears of this one with its first AppendEntries
+                    // and heartbeats within an interval: a few intervals are its due.
+                    let grace = (self.config.heartbeat_interval() * 3).min(session);
+                    let previous = *self.leader_contact.lock();
+                    liveness.start_term(term, now, previous, session, grace);
                 }
-                let since = liveness.since.unwrap_or(now);
-                self.state()
-                    .live_brokers()
-                    .into_iter()
-                    .filter(|id| {
-                        let seen = liveness.last_seen.get(id).copied().unwrap_or(since);
-                        now.duration_since(seen) > self.config.session_timeout()
-                    })
-                    .collect()
+                liveness.expired(&self.state().live_brokers(), now, session)
             };
             for id in expired {
                 tracing::warn!(broker = id, timeout = ?self.config.session_timeout(), "broker missed its heartbeats; fencing it");
@@ -443,6 +444,15 @@ impl Controller {
         }
         match request {
             ControllerRequest::AppendEntries(rpc) => {
+                // Only a leader sends these: it is alive now.
+                if let Some(leader) = rpc.vote.leader_id().voted_for()
+                    && leader != self.node_id
+                {
+                    *self.leader_contact.lock() = Some(LeaderContact {
+                        leader: leader as i32,
+                        at: Instant::now(),
+                    });
+                }
                 ControllerResponse::AppendEntries(self.raft.append_entries(rpc).await)
             }
             ControllerRequest::Vote(rpc) => ControllerResponse::Vote(self.raft.vote(rpc).await),

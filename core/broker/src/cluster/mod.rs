@@ -14,10 +14,12 @@
 //! | `rpc` | the controller port's length-prefixed frames and messages |
 //! | `raft_network` | openraft's network over those frames |
 //! | `controller` | proposing, forwarding, heartbeats, fencing, joining |
+//! | `liveness` | the leader's record of heartbeats: whose session expired |
 //! | `node` | a broker's cluster membership: controller, roles and ISR upkeep |
 
 pub(crate) mod command;
 pub(crate) mod controller;
+pub(crate) mod liveness;
 pub(crate) mod node;
 pub(crate) mod raft_log;
 pub(crate) mod raft_network;

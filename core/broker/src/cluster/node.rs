@@ -145,6 +145,8 @@ async fn maintain_isr(broker: Arc<Broker>, controller: Arc<Controller>) {
                 match controller.propose(command).await {
                     Ok(Ok(())) => {}
                     Ok(Err(refusal)) => {
+                        // Applied and refused: it never will be, stop counting its additions.
+                        partition.replica.withdraw_proposed_isr();
                         tracing::debug!(topic = %topic.name, partition = partition.index, %refusal, "ISR change refused")
                     }
                     Err(e) => tracing::warn!(error = %e, "ISR change not committed"),

@@ -16,6 +16,8 @@ pub(crate) struct FollowerProgress {
     /// The leader's log end when it answered the follower's previous fetch, and when.
     pub(crate) leader_end_at_last_fetch: u64,
     pub(crate) last_fetch_at: Instant,
+    /// Whether the follower fetched at all in this leader term.
+    pub(crate) fetched_once: bool,
 }
 
 impl FollowerProgress {
@@ -26,6 +28,7 @@ impl FollowerProgress {
             caught_up_at: now,
             leader_end_at_last_fetch: 0,
             last_fetch_at: now,
+            fetched_once: false,
         }
     }
 
@@ -41,6 +44,7 @@ impl FollowerProgress {
         self.log_end = offset;
         self.leader_end_at_last_fetch = leader_end;
         self.last_fetch_at = now;
+        self.fetched_once = true;
     }
 }
 
@@ -86,7 +90,9 @@ pub(crate) fn proposed_isr(
             if isr.contains(r) {
                 now.duration_since(p.caught_up_at) <= lag_max
             } else {
-                p.log_end >= high_watermark
+                // One never heard from in this term is not fetching, whatever the clock says.
+                p.fetched_once
+                    && p.log_end >= high_watermark
                     && now.duration_since(p.last_fetch_at) <= lag_max.min(REJOIN_WINDOW)
             }
         })
@@ -145,6 +151,13 @@ mod tests {
             proposed_isr(1, &[1, 2, 3], &[1, 2], 100, &followers, lag, much_later),
             Some(vec![1, 2, 3])
         );
+        // A replica not heard from in this term does not join, even at a watermark of 0.
+        followers.insert(4, FollowerProgress::new(much_later));
+        assert_eq!(
+            proposed_isr(1, &[1, 2, 3, 4], &[1, 2, 3], 0, &followers, lag, much_later),
+            None
+        );
+        followers.remove(&4);
         // A replica that stopped fetching does not come back, however far it had got.
         let silent = much_later + Duration::from_secs(2);
         followers.get_mut(&2).unwrap().fetched(100, 100, silent);

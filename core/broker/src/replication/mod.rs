@@ -10,12 +10,19 @@
 //! | `roles` | turning the applied cluster metadata into roles and follower loops |
 //!
 //! Locking: `role` and `followers` are separate locks, never held together across an
-//! await; the high watermark is a `watch` so `acks=all` produces can wait for it.
+//! await, and `role` is never taken while `followers` is held (`set_role` takes them the
+//! other way round); `proposed` is taken only inside `followers`, which also covers
+//! computing and publishing the high watermark, so an ISR expansion is decided against the
+//! watermark as published. The high watermark is a `watch` so `acks=all` produces can wait
+//! for it.
 
 pub(crate) mod follower;
 pub(crate) mod isr;
 pub(crate) mod peer;
 pub(crate) mod roles;
+
+#[cfg(test)]
+mod replica_state_tests;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -49,12 +56,23 @@ pub(crate) struct LeaderTerm {
     pub(crate) isr: Vec<i32>,
 }
 
+/// An ISR this leader proposed that the metadata has not applied yet. Until it is (the
+/// partition epoch moves on), the high watermark also counts the replicas it adds — Kafka's
+/// "maximal ISR" — so a replica never joins the ISR lacking a record acknowledged while the
+/// change was on its way: it may lead next (a reassignment hands it leadership at once).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct ProposedIsr {
+    partition_epoch: i32,
+    isr: Vec<i32>,
+}
+
 /// One partition's replication state on this broker.
 #[derive(Debug)]
 pub(crate) struct ReplicaState {
     role: RwLock<Role>,
     high_watermark: watch::Sender<u64>,
     followers: Mutex<BTreeMap<i32, FollowerProgress>>,
+    proposed: Mutex<Option<ProposedIsr>>,
 }
 
 impl ReplicaState {
@@ -71,6 +89,7 @@ impl ReplicaState {
             role: RwLock::new(role),
             high_watermark: watch::Sender::new(0),
             followers: Mutex::new(BTreeMap::new()),
+            proposed: Mutex::new(None),
         }
     }
 
@@ -145,20 +164,31 @@ impl ReplicaState {
         let Some(term) = self.leader_term() else {
             return false;
         };
-        let hw = isr::high_watermark(
-            term.node,
-            log.log_end_offset(),
-            &term.isr,
-            &self.followers.lock(),
-        );
-        self.high_watermark.send_if_modified(|current| {
+        let followers = self.followers.lock();
+        let counted = self.counted_isr(&term);
+        let hw = isr::high_watermark(term.node, log.log_end_offset(), &counted, &followers);
+        let moved = self.high_watermark.send_if_modified(|current| {
             if hw > *current {
                 *current = hw;
                 true
             } else {
                 false
             }
-        })
+        });
+        drop(followers);
+        moved
+    }
+
+    /// The replicas the high watermark waits for: the ISR, and those a pending expansion
+    /// of it adds. Called with `followers` held.
+    fn counted_isr(&self, term: &LeaderTerm) -> Vec<i32> {
+        let mut counted = term.isr.clone();
+        if let Some(proposed) = &*self.proposed.lock()
+            && proposed.partition_epoch == term.partition_epoch
+        {
+            counted.extend(proposed.isr.iter().filter(|r| !term.isr.contains(r)));
+        }
+        counted
     }
 
     /// A follower learned the leader's high watermark.
@@ -177,17 +207,44 @@ impl ReplicaState {
         log: &PartitionLog,
     ) -> Option<(LeaderTerm, Vec<i32>)> {
         let term = self.leader_term()?;
-        let hw = self.high_watermark(log);
+        let followers = self.followers.lock();
+        // A leader's watermark, read without `role` (not to be taken under `followers`).
+        let hw = (*self.high_watermark.borrow()).min(log.log_end_offset());
         let proposed = isr::proposed_isr(
             term.node,
             &term.replicas,
             &term.isr,
             hw,
-            &self.followers.lock(),
+            &followers,
             lag_max,
             Instant::now(),
         )?;
+        // From now on the watermark waits for the replicas joining too (and for any an
+        // earlier proposal in this partition epoch added: it may still be committed).
+        let mut pending = self.proposed.lock();
+        let mut counted = match pending.take() {
+            Some(earlier) if earlier.partition_epoch == term.partition_epoch => earlier.isr,
+            _ => Vec::new(),
+        };
+        for r in &proposed {
+            if !counted.contains(r) {
+                counted.push(*r);
+            }
+        }
+        *pending = Some(ProposedIsr {
+            partition_epoch: term.partition_epoch,
+            isr: counted,
+        });
+        drop(pending);
+        drop(followers);
         Some((term, proposed))
+    }
+
+    /// The metadata refused the ISR this leader proposed: the high watermark stops waiting
+    /// for the replicas it would have added.
+    pub(crate) fn withdraw_proposed_isr(&self) {
+        let _followers = self.followers.lock();
+        *self.proposed.lock() = None;
     }
 
     /// Waits until the high watermark reaches `offset` while this broker still leads in
