@@ -6,7 +6,7 @@ use bytes::Bytes;
 use wasmtime::Store;
 use wasmtime::component::{HasSelf, InstancePre, Linker};
 use weir_client::{ConsumerRecord, Header, ProducerRecord};
-use weir_plugin_sdk::wire::{BatchWriter, decode_emitted};
+use weir_plugin_sdk::wire::{BatchWriter, for_each_emitted};
 
 use crate::engine::{CompiledPlugin, PluginEngine};
 use crate::error::{CallError, LoadError};
@@ -55,30 +55,34 @@ impl host::Host for SandboxState {
     /// values are slices of it.
     fn emit_batch(&mut self, records: Vec<u8>) {
         let buffer = Bytes::from(records);
-        match decode_emitted(&buffer) {
-            Ok(records) => {
-                self.emitted.reserve(records.len());
-                self.emitted.extend(records.into_iter().map(|r| {
-                    let slice = |b: &[u8]| buffer.slice_ref(b);
-                    ProducerRecord {
-                        topic: r.topic.to_string(),
-                        partition: None,
-                        key: r.key.map(slice),
-                        value: r.value.map(slice),
-                        headers: r
-                            .headers
-                            .iter()
-                            .map(|(key, value)| Header {
-                                key: key.to_string(),
-                                value: value.map(slice),
-                            })
-                            .collect(),
-                        timestamp: None,
-                    }
-                }));
-            }
+        let before = self.emitted.len();
+        if let Some(count) = buffer.get(..4) {
+            let count = u32::from_le_bytes([count[0], count[1], count[2], count[3]]);
+            self.emitted.reserve(count.min(1 << 16) as usize);
+        }
+        let slice = |b: &[u8]| buffer.slice_ref(b);
+        let emitted = &mut self.emitted;
+        let decoded = for_each_emitted(&buffer, |r| {
+            emitted.push(ProducerRecord {
+                topic: r.topic.to_string(),
+                partition: None,
+                key: r.key.map(slice),
+                value: r.value.map(slice),
+                headers: r
+                    .headers
+                    .iter()
+                    .map(|(key, value)| Header {
+                        key: key.to_string(),
+                        value: value.map(slice),
+                    })
+                    .collect(),
+                timestamp: None,
+            })
+        });
+        if let Err(e) = decoded {
             // Only a plugin not built with the SDK gets here; the call fails as a trap would.
-            Err(e) => self.malformed_emit = Some(e.to_string()),
+            self.emitted.truncate(before);
+            self.malformed_emit = Some(e.to_string());
         }
     }
 

@@ -269,18 +269,28 @@ pub struct EmittedView<'a> {
 
 /// Decodes what an [`EmitWriter`] encoded.
 pub fn decode_emitted(bytes: &[u8]) -> Result<Vec<EmittedView<'_>>, WireError> {
+    let mut out = Vec::new();
+    for_each_emitted(bytes, |record| out.push(record))?;
+    Ok(out)
+}
+
+/// Hands each record an [`EmitWriter`] encoded to `f`, in order, without collecting them;
+/// on an error, `f` may have seen the records before it.
+pub fn for_each_emitted<'a>(
+    bytes: &'a [u8],
+    mut f: impl FnMut(EmittedView<'a>),
+) -> Result<(), WireError> {
     let mut c = Cursor::new(bytes);
     let count = c.u32("emitted count")?;
-    let mut out = Vec::with_capacity(count.min(1 << 16) as usize);
     for _ in 0..count {
-        out.push(EmittedView {
+        f(EmittedView {
             topic: c.str("emitted topic")?,
             key: c.opt_bytes("emitted key")?,
             value: c.opt_bytes("emitted value")?,
             headers: c.headers()?,
         });
     }
-    Ok(out)
+    Ok(())
 }
 
 /// Reads a buffer front to back.

@@ -47,7 +47,8 @@ impl Consumer for MisbehavingConsumer {
                 out.emit(OutRecord::new("out", outcome));
             }
             other => {
-                let mut echoed = b"ok:".to_vec();
+                let mut echoed = Vec::with_capacity(3 + other.len());
+                echoed.extend_from_slice(b"ok:");
                 echoed.extend_from_slice(other);
                 out.emit(OutRecord::new("out", echoed));
             }

@@ -155,7 +155,16 @@ impl Accumulator {
                 chosen.map(|p| p.rem_euclid(count))
             }
         };
-        self.append_at(pending, chosen, now);
+        let batch_size = self.config.batch_size;
+        append_at(
+            queues,
+            &mut self.next_id,
+            &mut self.outstanding,
+            batch_size,
+            pending,
+            chosen,
+            now,
+        );
     }
 
     /// Places a run of records of one known topic with one
@@ -170,7 +179,8 @@ impl Accumulator {
         let Some(first) = run.first() else {
             return;
         };
-        let Some(queues) = self.topics.get(&first.record.topic) else {
+        let batch_size = self.config.batch_size;
+        let Some(queues) = self.topics.get_mut(&first.record.topic) else {
             for pending in run {
                 self.append(pending, partitioner, now);
             }
@@ -184,7 +194,7 @@ impl Accumulator {
             .collect();
         let mut answers = Vec::with_capacity(unplaced.len());
         if !unplaced.is_empty() {
-            let view = Partitions::new(&first.record.topic, &queues.fills, self.config.batch_size);
+            let view = Partitions::new(&first.record.topic, &queues.fills, batch_size);
             partitioner.try_partition_run(&unplaced, &view, &mut answers);
         }
         let mut answers = answers.into_iter();
@@ -200,74 +210,16 @@ impl Accumulator {
                     })
                     .map(|p| p.rem_euclid(count)),
             };
-            self.append_at(pending, chosen, now);
+            append_at(
+                queues,
+                &mut self.next_id,
+                &mut self.outstanding,
+                batch_size,
+                pending,
+                chosen,
+                now,
+            );
         }
-    }
-
-    /// Appends a record to the partition chosen for it, or fails its send.
-    fn append_at(
-        &mut self,
-        pending: PendingRecord,
-        chosen: Result<i32, PartitionError>,
-        now: Instant,
-    ) {
-        let batch_size = self.config.batch_size;
-        let Some(queues) = self.topics.get_mut(&pending.record.topic) else {
-            let topic = pending.record.topic.clone();
-            pending.done.send(Err(Error::UnknownTopic(topic)));
-            return;
-        };
-        let count = queues.partitions.len() as i32;
-        let partition = match chosen {
-            Ok(p) if (0..count).contains(&p) => p,
-            Ok(p) => {
-                pending.done.send(Err(Error::UnknownPartition {
-                    topic: pending.record.topic.clone(),
-                    partition: p,
-                }));
-                return;
-            }
-            Err(error) => {
-                let topic = pending.record.topic.clone();
-                pending.done.send(Err(Error::Partitioner {
-                    topic,
-                    reason: error.reason,
-                }));
-                return;
-            }
-        };
-        let index = partition as usize;
-        let queue = &mut queues.partitions[index];
-        if !fits(queue, pending.size, batch_size)
-            && let Some(full) = queue.open.take()
-        {
-            queue.closed.push_back(full);
-        }
-        let batch = queue.open.get_or_insert_with(|| {
-            self.next_id += 1;
-            Batch::new(self.next_id, now)
-        });
-        let record = &pending.record;
-        let timestamp = record.timestamp.unwrap_or_else(crate::record::now_millis);
-        batch.builder.push(
-            timestamp,
-            record.key.as_deref(),
-            record.value.as_deref(),
-            &record.headers,
-        );
-        batch.deliveries.push(Delivery {
-            done: pending.done,
-            timestamp,
-            epoch: pending.epoch,
-            _permit: pending.permit,
-        });
-        if batch.builder.size() >= batch_size
-            && let Some(full) = queue.open.take()
-        {
-            queue.closed.push_back(full);
-        }
-        *self.outstanding.entry(pending.epoch).or_default() += 1;
-        queues.update_fill(index);
     }
 
     /// Closes every open batch, so records appended later start new ones (a flush's
@@ -551,6 +503,70 @@ fn candidate(queue: &PartitionQueue, max_in_flight: usize) -> Option<usize> {
 
 /// Whether a record of `size` bytes goes into the partition's open batch (a batch always
 /// takes its first record).
+/// Appends a record to the partition chosen for it, or fails its send.
+#[allow(clippy::too_many_arguments)] // the accumulator's fields, borrowed apart
+fn append_at(
+    queues: &mut TopicQueues,
+    next_id: &mut u64,
+    outstanding: &mut BTreeMap<u64, usize>,
+    batch_size: usize,
+    pending: PendingRecord,
+    chosen: Result<i32, PartitionError>,
+    now: Instant,
+) {
+    let count = queues.partitions.len() as i32;
+    let partition = match chosen {
+        Ok(p) if (0..count).contains(&p) => p,
+        Ok(p) => {
+            pending.done.send(Err(Error::UnknownPartition {
+                topic: pending.record.topic.clone(),
+                partition: p,
+            }));
+            return;
+        }
+        Err(error) => {
+            let topic = pending.record.topic.clone();
+            pending.done.send(Err(Error::Partitioner {
+                topic,
+                reason: error.reason,
+            }));
+            return;
+        }
+    };
+    let index = partition as usize;
+    let queue = &mut queues.partitions[index];
+    if !fits(queue, pending.size, batch_size)
+        && let Some(full) = queue.open.take()
+    {
+        queue.closed.push_back(full);
+    }
+    let batch = queue.open.get_or_insert_with(|| {
+        *next_id += 1;
+        Batch::new(*next_id, now)
+    });
+    let record = &pending.record;
+    let timestamp = record.timestamp.unwrap_or_else(crate::record::now_millis);
+    batch.builder.push(
+        timestamp,
+        record.key.as_deref(),
+        record.value.as_deref(),
+        &record.headers,
+    );
+    batch.deliveries.push(Delivery {
+        done: pending.done,
+        timestamp,
+        epoch: pending.epoch,
+        _permit: pending.permit,
+    });
+    if batch.builder.size() >= batch_size
+        && let Some(full) = queue.open.take()
+    {
+        queue.closed.push_back(full);
+    }
+    *outstanding.entry(pending.epoch).or_default() += 1;
+    queues.update_fill(index);
+}
+
 fn fits(queue: &PartitionQueue, size: usize, batch_size: usize) -> bool {
     queue
         .open

@@ -59,6 +59,8 @@ pub(crate) struct Sender {
     cluster: Arc<Cluster>,
     accumulator: Accumulator,
     partitioner: Box<dyn Partitioner>,
+    /// Whether the partitioner places runs of records (asked once).
+    runs: bool,
     /// Records accepted together, not yet placed, for a partitioner that places runs.
     run: Vec<PendingRecord>,
     commands: mpsc::UnboundedReceiver<Command>,
@@ -110,6 +112,7 @@ impl Sender {
             },
             config,
             cluster,
+            runs: partitioner.partitions_runs(),
             partitioner,
             run: Vec::new(),
             commands,
@@ -193,7 +196,7 @@ impl Sender {
 
     fn on_command(&mut self, command: Command) {
         match command {
-            Command::Send(pending) if self.partitioner.partitions_runs() => {
+            Command::Send(pending) if self.runs => {
                 self.run.push(pending);
                 if self.run.len() >= MAX_PARTITION_RUN {
                     self.place_run();
@@ -261,7 +264,7 @@ impl Sender {
     /// partitioner that places runs, else one by one.
     fn append_known(&mut self, records: Vec<PendingRecord>) {
         let now = Instant::now();
-        if !self.partitioner.partitions_runs() {
+        if !self.runs {
             for pending in records {
                 self.accumulator
                     .append(pending, self.partitioner.as_mut(), now);
@@ -283,7 +286,7 @@ impl Sender {
         // The common case, once per record: the topic's partitions are known here (kept
         // current by every metadata refresh), so the shared cluster view is not locked.
         if self.waiting.is_empty() && self.accumulator.knows(topic) {
-            if self.partitioner.partitions_runs() {
+            if self.runs {
                 self.append_known(vec![pending]);
             } else {
                 self.accumulator
