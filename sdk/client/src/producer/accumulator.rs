@@ -64,8 +64,15 @@ pub(crate) struct AccumulatorConfig {
 pub(crate) struct Accumulator {
     config: AccumulatorConfig,
     topics: HashMap<String, TopicQueues>,
+    ledger: Ledger,
+}
+
+/// What the accumulator counts across topics.
+#[derive(Debug, Default)]
+struct Ledger {
     /// Records accepted and not yet answered, per flush epoch.
     outstanding: BTreeMap<u64, usize>,
+    /// The id of the last batch opened.
     next_id: u64,
 }
 
@@ -74,14 +81,13 @@ impl Accumulator {
         Self {
             config,
             topics: HashMap::new(),
-            outstanding: BTreeMap::new(),
-            next_id: 0,
+            ledger: Ledger::default(),
         }
     }
 
     /// Whether no record is waiting or in flight.
     pub(crate) fn is_empty(&self) -> bool {
-        self.outstanding.is_empty()
+        self.ledger.outstanding.is_empty()
     }
 
     /// Makes room for `partitions` partitions of `topic` (a topic never shrinks).
@@ -156,15 +162,7 @@ impl Accumulator {
             }
         };
         let batch_size = self.config.batch_size;
-        append_at(
-            queues,
-            &mut self.next_id,
-            &mut self.outstanding,
-            batch_size,
-            pending,
-            chosen,
-            now,
-        );
+        append_at(queues, &mut self.ledger, batch_size, pending, chosen, now);
     }
 
     /// Places a run of records of one known topic with one
@@ -210,15 +208,7 @@ impl Accumulator {
                     })
                     .map(|p| p.rem_euclid(count)),
             };
-            append_at(
-                queues,
-                &mut self.next_id,
-                &mut self.outstanding,
-                batch_size,
-                pending,
-                chosen,
-                now,
-            );
+            append_at(queues, &mut self.ledger, batch_size, pending, chosen, now);
         }
     }
 
@@ -416,7 +406,7 @@ impl Accumulator {
         let index = queue.closed.iter().position(|b| b.id == id)?;
         let batch = queue.closed.remove(index)?;
         queues.update_fill(p);
-        settle(&mut self.outstanding, &batch);
+        settle(&mut self.ledger.outstanding, &batch);
         Some(batch)
     }
 
@@ -452,7 +442,7 @@ impl Accumulator {
                 .encoded
                 .as_ref()
                 .is_some_and(|(_, s)| s.base_sequence >= 0);
-            settle(&mut self.outstanding, &batch);
+            settle(&mut self.ledger.outstanding, &batch);
             batch.complete(&tp, Err(&error));
         }
         stamped
@@ -460,7 +450,7 @@ impl Accumulator {
 
     /// The oldest flush epoch with a record not yet answered.
     pub(crate) fn oldest_epoch(&self) -> Option<u64> {
-        self.outstanding.keys().next().copied()
+        self.ledger.outstanding.keys().next().copied()
     }
 
     /// After a producer id reset: every partition restarts at sequence 0 and batches not
@@ -504,11 +494,9 @@ fn candidate(queue: &PartitionQueue, max_in_flight: usize) -> Option<usize> {
 /// Whether a record of `size` bytes goes into the partition's open batch (a batch always
 /// takes its first record).
 /// Appends a record to the partition chosen for it, or fails its send.
-#[allow(clippy::too_many_arguments)] // the accumulator's fields, borrowed apart
 fn append_at(
     queues: &mut TopicQueues,
-    next_id: &mut u64,
-    outstanding: &mut BTreeMap<u64, usize>,
+    ledger: &mut Ledger,
     batch_size: usize,
     pending: PendingRecord,
     chosen: Result<i32, PartitionError>,
@@ -541,8 +529,8 @@ fn append_at(
         queue.closed.push_back(full);
     }
     let batch = queue.open.get_or_insert_with(|| {
-        *next_id += 1;
-        Batch::new(*next_id, now)
+        ledger.next_id += 1;
+        Batch::new(ledger.next_id, now)
     });
     let record = &pending.record;
     let timestamp = record.timestamp.unwrap_or_else(crate::record::now_millis);
@@ -563,7 +551,7 @@ fn append_at(
     {
         queue.closed.push_back(full);
     }
-    *outstanding.entry(pending.epoch).or_default() += 1;
+    *ledger.outstanding.entry(pending.epoch).or_default() += 1;
     queues.update_fill(index);
 }
 
