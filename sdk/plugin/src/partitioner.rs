@@ -53,40 +53,31 @@ pub fn export_call<P: Partitioner>(slot: &'static Slot<P>, bytes: &[u8]) -> Vec<
         REFUSALS.with(|r| r.borrow_mut().push(reason));
         REFUSED
     };
-    match call(slot, bytes) {
-        Ok(answers) => answers
-            .into_iter()
-            .map(|answer| match answer {
+    let (partitions, records) = match decode_partition_call(bytes) {
+        Ok(call) => call,
+        Err(e) => {
+            refuse(e.to_string());
+            return Vec::new();
+        }
+    };
+    slot.with(|s| match s.borrow_mut().as_mut() {
+        Some(p) => records
+            .iter()
+            .map(|record| match p.partition(record, &partitions) {
                 Ok(partition) if partition >= 0 => partition,
                 Ok(partition) => refuse(format!("negative partition {partition}")),
                 Err(reason) => refuse(reason),
             })
             .collect(),
-        Err(reason) => {
-            refuse(reason);
+        None => {
+            refuse("partition called before init".to_string());
             Vec::new()
         }
-    }
+    })
 }
 
 /// Why the records the last call refused were refused, in order.
 #[doc(hidden)]
 pub fn refusals() -> Vec<String> {
     REFUSALS.with(|r| std::mem::take(&mut *r.borrow_mut()))
-}
-
-/// The partitioner's answer for each record of a call, or why the call cannot be served.
-#[doc(hidden)]
-pub fn call<P: Partitioner>(
-    slot: &'static Slot<P>,
-    call: &[u8],
-) -> Result<Vec<Result<i32, String>>, String> {
-    let (partitions, records) = decode_partition_call(call).map_err(|e| e.to_string())?;
-    slot.with(|s| match s.borrow_mut().as_mut() {
-        Some(p) => Ok(records
-            .iter()
-            .map(|record| p.partition(record, &partitions))
-            .collect()),
-        None => Err("partition called before init".to_string()),
-    })
 }

@@ -34,10 +34,17 @@ struct Buffered {
     fetch_offset: i64,
     records: VecDeque<ConsumerRecord>,
     next_offset: Option<i64>,
-    /// The offset after what is buffered: where a prefetch continues.
-    end: i64,
     /// Key and value bytes buffered, to bound prefetching.
     bytes: usize,
+}
+
+impl Buffered {
+    /// The offset after what is buffered: where a prefetch continues.
+    fn end(&self) -> i64 {
+        let after_last = self.records.back().map(|r| r.offset + 1);
+        self.fetch_offset
+            .max(after_last.max(self.next_offset).unwrap_or(0))
+    }
 }
 
 /// The key and value bytes of `record`.
@@ -88,7 +95,7 @@ impl Fetcher {
     ) -> Option<i64> {
         match self.buffered.get(tp) {
             None => Some(position),
-            Some(b) if b.bytes < limit => Some(b.end),
+            Some(b) if b.bytes < limit => Some(b.end()),
             Some(_) => None,
         }
     }
@@ -205,7 +212,7 @@ impl Fetcher {
                 };
                 // Fresh data continues the buffer, or starts at the position.
                 let expected = match self.buffered.get(&tp) {
-                    Some(buffered) => Some(buffered.end),
+                    Some(buffered) => Some(buffered.end()),
                     None => position(&tp),
                 };
                 if expected != Some(fetch_offset) {
@@ -236,17 +243,11 @@ impl Fetcher {
                 if decoded.records.is_empty() && decoded.next_offset.is_none() {
                     continue;
                 }
-                let end = decoded
-                    .next_offset
-                    .or_else(|| decoded.records.last().map(|r| r.offset + 1))
-                    .unwrap_or(fetch_offset)
-                    .max(fetch_offset);
                 let bytes: usize = decoded.records.iter().map(record_bytes).sum();
                 match self.buffered.get_mut(&tp) {
                     Some(buffered) => {
                         buffered.records.extend(decoded.records);
-                        buffered.next_offset = decoded.next_offset.or(buffered.next_offset);
-                        buffered.end = end;
+                        buffered.next_offset = buffered.next_offset.max(decoded.next_offset);
                         buffered.bytes += bytes;
                     }
                     None => {
@@ -257,7 +258,6 @@ impl Fetcher {
                                 fetch_offset,
                                 records: decoded.records.into(),
                                 next_offset: decoded.next_offset,
-                                end,
                                 bytes,
                             },
                         );

@@ -285,13 +285,11 @@ impl Sender {
         let topic = &pending.record.topic;
         // The common case, once per record: the topic's partitions are known here (kept
         // current by every metadata refresh), so the shared cluster view is not locked.
+        // (A run partitioner's records of a known topic never get here: `place_run` places
+        // them.)
         if self.waiting.is_empty() && self.accumulator.knows(topic) {
-            if self.runs {
-                self.append_known(vec![pending]);
-            } else {
-                self.accumulator
-                    .append(pending, self.partitioner.as_mut(), Instant::now());
-            }
+            self.accumulator
+                .append(pending, self.partitioner.as_mut(), Instant::now());
             return;
         }
         if let Some(queue) = self.waiting.get_mut(topic) {
