@@ -178,12 +178,15 @@ fn overflow_plugin_agrees_with_the_native_overflow_partitioner() {
 /// What a misbehaving call must fail with.
 type Expectation = fn(&CallError) -> bool;
 
+/// The misbehaving partitioner with a 16 MiB memory cap and a deadline long enough that
+/// the unbounded allocation always meets the cap first, even on a loaded machine (at 50 ms
+/// it sometimes met the deadline in CI).
 fn misbehaving(engine: &PluginEngine) -> WasmPartitioner {
     load(
         engine,
         "misbehaving-partitioner",
         PluginSettings {
-            deadline: Duration::from_millis(50),
+            deadline: Duration::from_millis(500),
             memory_limit: 16 << 20,
             ..PluginSettings::default()
         },
