@@ -216,7 +216,11 @@ impl CdcSource {
             self.snapshot_xids = None;
             self.partial = None;
         }
-        self.decoded_through = self.acked;
+        // A transaction's events carry the point decoded before it, and events read again
+        // must carry what they had the first time (their ids hash it). The slot may stand past
+        // the checkpoint (moved past quiet points the checkpoint does not record); what lies
+        // before the slot is not read again, so the last point decoded was at least there.
+        self.decoded_through = self.acked.max(advanced);
         self.last_event_end = self.acked;
         tracing::info!(
             slot = self.cdc.slot,
