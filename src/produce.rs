@@ -15,7 +15,7 @@ use anyhow::Context as _;
 use bytes::Bytes;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use weir_client::{Acks, Producer, ProducerConfig, ProducerRecord, RecordMetadata};
+use weir_client::{Acks, Producer, ProducerConfig, ProducerRecord, RecordMetadata, Topic};
 
 use crate::cluster_args::ClusterArgs;
 use crate::partitioner::parse_partitioner;
@@ -107,6 +107,7 @@ pub(crate) async fn run(args: ProduceArgs) -> anyhow::Result<()> {
     let mut pending_bytes = 0usize;
     let mut outcome = Outcome::default();
     let mut buf = Vec::new();
+    let topic = Topic::from(&args.topic);
     loop {
         buf.clear();
         let read = reader
@@ -119,7 +120,7 @@ pub(crate) async fn run(args: ProduceArgs) -> anyhow::Result<()> {
         if buf.last() == Some(&delimiter) {
             buf.pop();
         }
-        let record = to_record(&args.topic, &buf, args.key_separator.as_deref());
+        let record = to_record(&topic, &buf, args.key_separator.as_deref());
         let size = record.estimated_size();
         // Hold at most half the producer's buffer in unacknowledged records: `send` then
         // never waits for memory, so records are accepted in input order.
@@ -172,7 +173,7 @@ impl Outcome {
     }
 }
 
-fn to_record(topic: &str, line: &[u8], key_separator: Option<&str>) -> ProducerRecord {
+fn to_record(topic: &Topic, line: &[u8], key_separator: Option<&str>) -> ProducerRecord {
     let split = key_separator.and_then(|sep| {
         let sep = sep.as_bytes();
         (!sep.is_empty())
@@ -181,9 +182,9 @@ fn to_record(topic: &str, line: &[u8], key_separator: Option<&str>) -> ProducerR
             .map(|at| (&line[..at], &line[at + sep.len()..]))
     });
     match split {
-        Some((key, value)) => ProducerRecord::new(topic, Bytes::copy_from_slice(value))
+        Some((key, value)) => ProducerRecord::new(topic.clone(), Bytes::copy_from_slice(value))
             .with_key(Bytes::copy_from_slice(key)),
-        None => ProducerRecord::new(topic, Bytes::copy_from_slice(line)),
+        None => ProducerRecord::new(topic.clone(), Bytes::copy_from_slice(line)),
     }
 }
 
@@ -215,10 +216,10 @@ mod tests {
         assert_eq!(delimiter_byte("\\n").ok(), Some(b'\n'));
         assert_eq!(delimiter_byte(",").ok(), Some(b','));
         assert!(delimiter_byte("ab").is_err());
-        let r = to_record("t", b"k::v::w", Some("::"));
+        let r = to_record(&Topic::from("t"), b"k::v::w", Some("::"));
         assert_eq!(r.key.as_deref(), Some(&b"k"[..]));
         assert_eq!(r.value.as_deref(), Some(&b"v::w"[..]));
-        let r = to_record("t", b"no separator", Some("::"));
+        let r = to_record(&Topic::from("t"), b"no separator", Some("::"));
         assert!(r.key.is_none());
     }
 }

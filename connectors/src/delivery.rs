@@ -74,7 +74,7 @@ impl BatchTally {
                     }) {
                         Some(end) => end.next_offset = end.next_offset.max(next_offset),
                         None => tally.ends.push(PartitionEnd {
-                            topic: metadata.topic,
+                            topic: metadata.topic.to_string(),
                             partition: metadata.partition,
                             next_offset,
                         }),
@@ -98,7 +98,7 @@ mod tests {
 
     fn metadata(topic: &str, partition: i32, offset: i64) -> RecordMetadata {
         RecordMetadata {
-            topic: topic.to_owned(),
+            topic: topic.into(),
             partition,
             offset,
             timestamp: 0,

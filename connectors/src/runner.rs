@@ -22,8 +22,8 @@ use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
-use weir_client::ProducerRecord;
 use weir_client::{Acks, Header, Partitioner, Producer, ProducerConfig, TopicPartition};
+use weir_client::{ProducerRecord, Topic};
 
 use crate::checkpoint::{CheckpointStore, SavedCheckpoint};
 use crate::config::{EmitSettings, SourceSettings};
@@ -167,6 +167,8 @@ impl<S: Source> Runner<S> {
         let (stop_source, mut reader) = SourceTask::spawn(source, acked, Arc::clone(&self.status));
         let mut read = reader.events;
         let mut emitter = Emitter {
+            topic: Topic::from(&self.settings.topic),
+            dead_letter_topic: Topic::from(&self.settings.dead_letter_topic),
             settings: self.settings.clone(),
             producer: &producer,
             queue: &queue,
@@ -378,6 +380,10 @@ fn report_status(source: &mut impl Source, status: &StatusHandle) {
 /// Turns events into pending records and emits batches.
 struct Emitter<'r> {
     settings: SourceSettings,
+    /// `settings.topic`, shared by every record.
+    topic: Topic,
+    /// `settings.dead_letter_topic`, likewise.
+    dead_letter_topic: Topic,
     producer: &'r Producer,
     queue: &'r mpsc::Sender<InFlight>,
     pending: PendingBatch,
@@ -456,8 +462,7 @@ impl Emitter<'_> {
         let Some(id) = self.new_event_id(event, key.as_deref()) else {
             return;
         };
-        let mut record =
-            ProducerRecord::new(self.settings.topic.clone(), event.payload.bytes().clone());
+        let mut record = ProducerRecord::new(self.topic.clone(), event.payload.bytes().clone());
         record.key = key;
         record.headers = headers(event, id);
         self.pending.push(record, now);
@@ -486,7 +491,7 @@ impl Emitter<'_> {
             return;
         };
         let mut record = ProducerRecord::new(
-            self.settings.dead_letter_topic.clone(),
+            self.dead_letter_topic.clone(),
             event.payload.bytes().clone(),
         );
         record.headers = headers(event, id);
@@ -526,7 +531,7 @@ impl Emitter<'_> {
             // Records run in long stretches of one topic: look each stretch up once.
             if previous != Some(record.topic.as_str()) {
                 previous = Some(&record.topic);
-                new_topic |= self.known_topics.insert(record.topic.clone());
+                new_topic |= self.known_topics.insert(record.topic.to_string());
             }
         }
         let (tally, delivered) = BatchTally::new(records.len());

@@ -5,7 +5,7 @@
 use bytes::Bytes;
 use wasmtime::Store;
 use wasmtime::component::{HasSelf, InstancePre, Linker};
-use weir_client::{ConsumerRecord, Header, ProducerRecord};
+use weir_client::{ConsumerRecord, Header, ProducerRecord, Topic};
 use weir_plugin_sdk::wire::{BatchWriter, for_each_emitted};
 
 use crate::engine::{CompiledPlugin, PluginEngine};
@@ -61,10 +61,10 @@ impl host::Host for SandboxState {
             self.emitted.reserve(count.min(1 << 16) as usize);
         }
         let slice = |b: &[u8]| buffer.slice_ref(b);
-        let emitted = &mut self.emitted;
+        let (emitted, topics) = (&mut self.emitted, &mut self.emit_topics);
         let decoded = for_each_emitted(&buffer, |r| {
             emitted.push(ProducerRecord {
-                topic: r.topic.to_string(),
+                topic: shared_topic(topics, r.topic),
                 partition: None,
                 key: r.key.map(slice),
                 value: r.value.map(slice),
@@ -102,6 +102,21 @@ impl host::Host for SandboxState {
             .find(|(k, _)| *k == key)
             .map(|(_, v)| v.clone())
     }
+}
+
+/// `name` from the topics emitted to lately, or added to them (a plugin emitting to more
+/// topics than are kept starts the list over).
+fn shared_topic(topics: &mut Vec<Topic>, name: &str) -> Topic {
+    const KEPT: usize = 32;
+    if let Some(topic) = topics.iter().find(|t| t.as_str() == name) {
+        return topic.clone();
+    }
+    if topics.len() == KEPT {
+        topics.clear();
+    }
+    let topic = Topic::from(name);
+    topics.push(topic.clone());
+    topic
 }
 
 /// Why a batch stopped short.

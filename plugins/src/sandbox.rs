@@ -7,7 +7,7 @@ use std::time::Duration;
 use wasmtime::component::ResourceTable;
 use wasmtime::{Engine, Store, StoreLimits, StoreLimitsBuilder, Trap};
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
-use weir_client::ProducerRecord;
+use weir_client::{ProducerRecord, Topic};
 
 use crate::engine::EPOCH_TICK;
 use crate::error::{CallError, LoadError};
@@ -22,6 +22,9 @@ pub(crate) struct SandboxState {
     pub(crate) config: Vec<(String, String)>,
     /// What a consumer emitted during the current call, ready to produce.
     pub(crate) emitted: Vec<ProducerRecord>,
+    /// The topics emitted to lately: records share these names rather than each
+    /// allocating its own.
+    pub(crate) emit_topics: Vec<Topic>,
     /// Why the last `emit-batch` buffer could not be read, if it could not.
     pub(crate) malformed_emit: Option<String>,
 }
@@ -79,6 +82,7 @@ pub(crate) fn new_store(
         plugin: plugin.to_string(),
         config: settings.config.clone(),
         emitted: Vec::new(),
+        emit_topics: Vec::new(),
         malformed_emit: None,
     };
     let mut store = Store::new(engine, state);

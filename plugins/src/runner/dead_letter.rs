@@ -28,7 +28,7 @@ pub fn dead_letter(
     headers.push(Header::new(PARTITION_HEADER, input.partition.to_string()));
     headers.push(Header::new(OFFSET_HEADER, input.offset.to_string()));
     ProducerRecord {
-        topic: topic.to_string(),
+        topic: topic.into(),
         partition: None,
         key: input.key.clone(),
         value: input.value.clone(),

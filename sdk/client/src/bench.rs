@@ -11,7 +11,9 @@ use parking_lot::Mutex;
 use tokio::time::Instant;
 
 use crate::error::Result;
-use crate::{Consumer, ConsumerConfig, Producer, ProducerConfig, ProducerRecord, TopicPartition};
+use crate::{
+    Consumer, ConsumerConfig, Producer, ProducerConfig, ProducerRecord, Topic, TopicPartition,
+};
 
 /// What the produce workload sends.
 #[derive(Debug, Clone)]
@@ -120,9 +122,10 @@ impl std::fmt::Display for Throughput {
 pub async fn produce(config: ProducerConfig, workload: &ProduceWorkload) -> Result<Throughput> {
     let producer = Producer::new(config)?;
     let value = Bytes::from(vec![b'x'; workload.record_size]);
+    let topic = Topic::from(&workload.topic);
     // Connect and learn the topic before the clock starts.
     producer
-        .send(ProducerRecord::new(workload.topic.clone(), value.clone()))
+        .send(ProducerRecord::new(topic.clone(), value.clone()))
         .await?;
     // Outcomes come back through callbacks, as librdkafka's delivery reports do: no
     // per-record future to keep. Buffer memory bounds what is outstanding.
@@ -136,7 +139,7 @@ pub async fn produce(config: ProducerConfig, workload: &ProduceWorkload) -> Resu
         let outcomes = Arc::clone(&outcomes);
         producer
             .send_with(
-                ProducerRecord::new(workload.topic.clone(), value.clone()),
+                ProducerRecord::new(topic.clone(), value.clone()),
                 move |outcome| {
                     let mut outcomes = outcomes.lock();
                     match outcome {

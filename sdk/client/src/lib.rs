@@ -73,5 +73,5 @@ pub use partitioner::{
 };
 pub use producer::{Acks, Producer, ProducerConfig};
 pub use record::{
-    ConsumerRecord, Header, ProducerRecord, RecordMetadata, TimestampType, TopicPartition,
+    ConsumerRecord, Header, ProducerRecord, RecordMetadata, TimestampType, Topic, TopicPartition,
 };

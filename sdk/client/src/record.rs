@@ -1,9 +1,134 @@
 //! The records applications hand to the producer and get from the consumer, and the
 //! topic-partition pair that names where they live.
 
+use std::borrow::Borrow;
 use std::fmt;
+use std::ops::Deref;
+use std::sync::Arc;
 
 use bytes::Bytes;
+
+/// A topic name as records carry it: shared, so a record costs no allocation for its
+/// topic (a producer sending millions of records to one topic clones one name).
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Topic(Arc<str>);
+
+impl Topic {
+    /// The name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Deref for Topic {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl AsRef<str> for Topic {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Borrow<str> for Topic {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<&str> for Topic {
+    fn from(name: &str) -> Self {
+        Self(Arc::from(name))
+    }
+}
+
+impl From<&String> for Topic {
+    fn from(name: &String) -> Self {
+        Self(Arc::from(name.as_str()))
+    }
+}
+
+impl From<String> for Topic {
+    fn from(name: String) -> Self {
+        Self(Arc::from(name))
+    }
+}
+
+impl From<Arc<str>> for Topic {
+    fn from(name: Arc<str>) -> Self {
+        Self(name)
+    }
+}
+
+impl From<&Topic> for Topic {
+    fn from(name: &Topic) -> Self {
+        name.clone()
+    }
+}
+
+impl From<Topic> for String {
+    fn from(name: Topic) -> Self {
+        name.0.as_ref().to_owned()
+    }
+}
+
+impl From<&Topic> for String {
+    fn from(name: &Topic) -> Self {
+        name.0.as_ref().to_owned()
+    }
+}
+
+impl PartialEq<str> for Topic {
+    fn eq(&self, other: &str) -> bool {
+        &*self.0 == other
+    }
+}
+
+impl PartialEq<&str> for Topic {
+    fn eq(&self, other: &&str) -> bool {
+        &*self.0 == *other
+    }
+}
+
+impl PartialEq<String> for Topic {
+    fn eq(&self, other: &String) -> bool {
+        *self.0 == **other
+    }
+}
+
+impl PartialEq<Topic> for str {
+    fn eq(&self, other: &Topic) -> bool {
+        self == &*other.0
+    }
+}
+
+impl PartialEq<Topic> for &str {
+    fn eq(&self, other: &Topic) -> bool {
+        *self == &*other.0
+    }
+}
+
+impl PartialEq<Topic> for String {
+    fn eq(&self, other: &Topic) -> bool {
+        **self == *other.0
+    }
+}
+
+impl fmt::Debug for Topic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&*self.0, f)
+    }
+}
+
+impl fmt::Display for Topic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
 
 /// A topic and one of its partitions.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -53,7 +178,7 @@ impl Header {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProducerRecord {
     /// The topic to write to.
-    pub topic: String,
+    pub topic: Topic,
     /// The partition; `None` lets the partitioner choose.
     pub partition: Option<i32>,
     /// The key; the default partitioner hashes it.
@@ -68,7 +193,7 @@ pub struct ProducerRecord {
 
 impl ProducerRecord {
     /// A record with a value and nothing else.
-    pub fn new(topic: impl Into<String>, value: impl Into<Bytes>) -> Self {
+    pub fn new(topic: impl Into<Topic>, value: impl Into<Bytes>) -> Self {
         Self {
             topic: topic.into(),
             partition: None,
@@ -122,7 +247,7 @@ impl ProducerRecord {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordMetadata {
     /// The topic.
-    pub topic: String,
+    pub topic: Topic,
     /// The partition.
     pub partition: i32,
     /// The record's offset; -1 when `acks=0` (no answer to learn it from).

@@ -15,7 +15,7 @@ use crate::batch::encode::ProducerStamp;
 use crate::compression::Compression;
 use crate::error::Error;
 use crate::partitioner::{PartitionError, PartitionFill, Partitioner, Partitions};
-use crate::record::{ProducerRecord, TopicPartition};
+use crate::record::{ProducerRecord, Topic, TopicPartition};
 
 #[derive(Debug, Default)]
 struct PartitionQueue {
@@ -24,8 +24,10 @@ struct PartitionQueue {
     next_sequence: i32,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct TopicQueues {
+    /// The topic, shared with its batches' acknowledgements.
+    name: Topic,
     partitions: Vec<PartitionQueue>,
     fills: Vec<PartitionFill>,
 }
@@ -93,8 +95,15 @@ impl Accumulator {
     /// Makes room for `partitions` partitions of `topic` (a topic never shrinks).
     pub(crate) fn ensure_topic(&mut self, topic: &str, partitions: usize) {
         if !self.topics.contains_key(topic) {
-            self.topics
-                .insert(topic.to_string(), TopicQueues::default());
+            let name = Topic::from(topic);
+            self.topics.insert(
+                topic.to_string(),
+                TopicQueues {
+                    name,
+                    partitions: Vec::new(),
+                    fills: Vec::new(),
+                },
+            );
         }
         let Some(queues) = self.topics.get_mut(topic) else {
             return;
@@ -136,11 +145,29 @@ impl Accumulator {
         partitioner: &mut dyn Partitioner,
         now: Instant,
     ) {
-        let batch_size = self.config.batch_size;
-        let Some(queues) = self.topics.get_mut(&pending.record.topic) else {
-            let topic = pending.record.topic.clone();
+        if let Err(pending) = self.try_append(pending, partitioner, now) {
+            let topic = pending.record.topic.to_string();
             pending.done.send(Err(Error::UnknownTopic(topic)));
-            return;
+        }
+    }
+
+    /// Places a record and appends it if its topic has partitions here; otherwise gives
+    /// it back.
+    // Handing the record back by value keeps a box off the per-record path.
+    #[allow(clippy::result_large_err)]
+    pub(crate) fn try_append(
+        &mut self,
+        pending: PendingRecord,
+        partitioner: &mut dyn Partitioner,
+        now: Instant,
+    ) -> Result<(), PendingRecord> {
+        let batch_size = self.config.batch_size;
+        let Some(queues) = self
+            .topics
+            .get_mut(pending.record.topic.as_str())
+            .filter(|q| !q.partitions.is_empty())
+        else {
+            return Err(pending);
         };
         let count = queues.partitions.len() as i32;
         let chosen = match pending.record.partition {
@@ -163,6 +190,7 @@ impl Accumulator {
         };
         let batch_size = self.config.batch_size;
         append_at(queues, &mut self.ledger, batch_size, pending, chosen, now);
+        Ok(())
     }
 
     /// Places a run of records of one known topic with one
@@ -178,7 +206,7 @@ impl Accumulator {
             return;
         };
         let batch_size = self.config.batch_size;
-        let Some(queues) = self.topics.get_mut(&first.record.topic) else {
+        let Some(queues) = self.topics.get_mut(first.record.topic.as_str()) else {
             for pending in run {
                 self.append(pending, partitioner, now);
             }
@@ -507,13 +535,13 @@ fn append_at(
         Ok(p) if (0..count).contains(&p) => p,
         Ok(p) => {
             pending.done.send(Err(Error::UnknownPartition {
-                topic: pending.record.topic.clone(),
+                topic: pending.record.topic.to_string(),
                 partition: p,
             }));
             return;
         }
         Err(error) => {
-            let topic = pending.record.topic.clone();
+            let topic = pending.record.topic.to_string();
             pending.done.send(Err(Error::Partitioner {
                 topic,
                 reason: error.reason,
@@ -530,7 +558,7 @@ fn append_at(
     }
     let batch = queue.open.get_or_insert_with(|| {
         ledger.next_id += 1;
-        Batch::new(ledger.next_id, now)
+        Batch::new(ledger.next_id, queues.name.clone(), now)
     });
     let record = &pending.record;
     let timestamp = record.timestamp.unwrap_or_else(crate::record::now_millis);
@@ -540,12 +568,14 @@ fn append_at(
         record.value.as_deref(),
         &record.headers,
     );
-    batch.deliveries.push(Delivery {
-        done: pending.done,
-        timestamp,
-        epoch: pending.epoch,
-        _permit: pending.permit,
-    });
+    batch.add(
+        Delivery {
+            done: pending.done,
+            timestamp,
+            epoch: pending.epoch,
+        },
+        pending.permit,
+    );
     if batch.builder.size() >= batch_size
         && let Some(full) = queue.open.take()
     {

@@ -7,7 +7,7 @@ use tokio::time::Instant;
 
 use crate::batch::encode::{BatchBuilder, ProducerStamp};
 use crate::error::{Error, Result};
-use crate::record::{ProducerRecord, RecordMetadata, TopicPartition};
+use crate::record::{ProducerRecord, RecordMetadata, Topic, TopicPartition};
 
 /// Where a record's outcome goes: the future `send` returned, or the callback given to
 /// `send_with` (called on the producer's task, like the Java client's `Callback`).
@@ -53,15 +53,19 @@ pub(super) struct Delivery {
     pub(super) done: Answer,
     pub(super) timestamp: i64,
     pub(super) epoch: u64,
-    pub(super) _permit: OwnedSemaphorePermit,
 }
 
 /// One partition's batch.
 #[derive(Debug)]
 pub(crate) struct Batch {
     pub(super) id: u64,
+    /// The topic, for the records' acknowledgements.
+    topic: Topic,
     pub(super) builder: BatchBuilder,
     pub(super) deliveries: Vec<Delivery>,
+    /// The buffer memory its records hold, in one reservation: given back once, when the
+    /// batch is answered, not record by record (each give-back locks the semaphore).
+    memory: Option<OwnedSemaphorePermit>,
     pub(super) created: Instant,
     /// The encoded bytes and the stamp they carry, once first sent.
     pub(super) encoded: Option<(Bytes, ProducerStamp)>,
@@ -71,16 +75,27 @@ pub(crate) struct Batch {
 }
 
 impl Batch {
-    pub(super) fn new(id: u64, created: Instant) -> Self {
+    pub(super) fn new(id: u64, topic: Topic, created: Instant) -> Self {
         Self {
             id,
+            topic,
             builder: BatchBuilder::default(),
             deliveries: Vec::new(),
+            memory: None,
             created,
             encoded: None,
             attempts: 0,
             retry_at: None,
             in_flight: false,
+        }
+    }
+
+    /// Adds a record's answer and takes over its memory reservation.
+    pub(super) fn add(&mut self, delivery: Delivery, memory: OwnedSemaphorePermit) {
+        self.deliveries.push(delivery);
+        match &mut self.memory {
+            Some(held) => held.merge(memory),
+            None => self.memory = Some(memory),
         }
     }
 
@@ -94,7 +109,7 @@ impl Batch {
         for (i, delivery) in self.deliveries.into_iter().enumerate() {
             let result = match &outcome {
                 Ok((base_offset, append_time)) => Ok(RecordMetadata {
-                    topic: tp.topic.clone(),
+                    topic: self.topic.clone(),
                     partition: tp.partition,
                     offset: if *base_offset < 0 {
                         -1

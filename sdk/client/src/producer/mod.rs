@@ -125,8 +125,6 @@ impl Producer {
     ) -> impl Future<Output = Result<()>> + Send + use<> {
         let size = record.estimated_size();
         let limit = self.config.max_request_size.min(self.config.buffer_memory);
-        let commands = self.commands.clone();
-        let memory = Arc::clone(&self.memory);
         let max_block = self.config.max_block;
         let created = Instant::now();
         let pending = move |record, permit, done| {
@@ -143,20 +141,23 @@ impl Producer {
         let early = if size > limit {
             Err(Error::RecordTooLarge { size, limit })
         } else {
-            match Arc::clone(&memory).try_acquire_many_owned(size as u32) {
-                Ok(permit) => commands
+            match Arc::clone(&self.memory).try_acquire_many_owned(size as u32) {
+                Ok(permit) => self
+                    .commands
                     .send(pending(record, permit, done))
                     .map_err(|_| Error::Closed),
                 Err(tokio::sync::TryAcquireError::Closed) => Err(Error::Closed),
                 Err(tokio::sync::TryAcquireError::NoPermits) => {
-                    deferred = Some((record, done));
+                    // Only a send that waits for memory keeps the producer's handles.
+                    let handles = (self.commands.clone(), Arc::clone(&self.memory));
+                    deferred = Some((record, done, handles));
                     Ok(())
                 }
             }
         };
         async move {
             early?;
-            if let Some((record, done)) = deferred {
+            if let Some((record, done, (commands, memory))) = deferred {
                 let acquire = memory.acquire_many_owned(size as u32);
                 let permit = tokio::time::timeout_at(created + max_block, acquire)
                     .await

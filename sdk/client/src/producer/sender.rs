@@ -282,16 +282,20 @@ impl Sender {
     /// Puts a record in the accumulator, or behind the records waiting for its topic.
     fn place(&mut self, mut pending: PendingRecord) {
         pending.epoch = self.epoch;
-        let topic = &pending.record.topic;
         // The common case, once per record: the topic's partitions are known here (kept
         // current by every metadata refresh), so the shared cluster view is not locked.
         // (A run partitioner's records of a known topic never get here: `place_run` places
         // them.)
-        if self.waiting.is_empty() && self.accumulator.knows(topic) {
-            self.accumulator
-                .append(pending, self.partitioner.as_mut(), Instant::now());
-            return;
+        if self.waiting.is_empty() {
+            match self
+                .accumulator
+                .try_append(pending, self.partitioner.as_mut(), Instant::now())
+            {
+                Ok(()) => return,
+                Err(unknown) => pending = unknown,
+            }
         }
+        let topic = pending.record.topic.as_str();
         if let Some(queue) = self.waiting.get_mut(topic) {
             queue.push_back(pending);
             return;
@@ -302,9 +306,9 @@ impl Sender {
                 self.append_known(vec![pending]);
             }
             _ => {
-                self.metadata_wanted.insert(topic.clone());
+                self.metadata_wanted.insert(topic.to_owned());
                 self.waiting
-                    .entry(topic.clone())
+                    .entry(topic.to_owned())
                     .or_default()
                     .push_back(pending);
             }
