@@ -5,7 +5,8 @@
 //! ms, 256 KiB batches, 32 MiB of buffer, 5 requests in flight per connection, no
 //! compression, unkeyed) each into its own topic, then each consumer reading its topic back
 //! from offset 0; both consumers reading a 1 GiB backlog of 1 KiB records; end-to-end
-//! latency at a fixed 30 MB/s with each client as producer and consumer. Prints msg/s, MB/s
+//! latency at a fixed 30 MB/s with each client as producer and consumer, on that broker
+//! and on a second one in page-cache mode (`log_flush = "os"`). Prints msg/s, MB/s
 //! (and the share of `dd`), latency percentiles and the weir/rdkafka ratios.
 //!
 //! MB is 10^6 bytes of record values. `WEIR_BENCH_QUICK=1` runs a tenth of the records.
@@ -276,10 +277,9 @@ fn main() {
     println!("machine: {}", common::machine());
     let dd = common::dd(&broker.data_dir());
     println!("dd bs=1M count=1024 conv=fdatasync, same disk: {dd:.0} MB/s");
-    let admin = Admin::new(AdminConfig::new([addr.clone()]));
-    let create = |topic: &str, partitions: i32| {
+    let admin = Admin::new(AdminConfig::new([addr.clone()])).unwrap();
+    let create_on = |admin: &Admin, topic: &str, partitions: i32| {
         runtime.block_on(async {
-            let admin = admin.as_ref().unwrap();
             for (topic, outcome) in admin
                 .create_topics(vec![NewTopic::new(topic.to_string(), partitions, 1)])
                 .await
@@ -289,6 +289,7 @@ fn main() {
             }
         })
     };
+    let create = |topic: &str, partitions: i32| create_on(&admin, topic, partitions);
     for (size, partitions, count) in PRODUCE_RUNS {
         let count = count / scale;
         let weir_topic = format!("client-bench-weir-{size}-{partitions}");
@@ -392,14 +393,26 @@ fn main() {
     println!(
         "\nend-to-end latency, 1 KiB records at 30 MB/s for {seconds} s, acks=1, linger 0, one partition"
     );
-    println!("| client | MB/s | p50 ms | p99 ms | p99.9 ms | max ms |");
-    println!("|---|---|---|---|---|---|");
+    println!("| client | broker | MB/s | p50 ms | p99 ms | p99.9 ms | max ms |");
+    println!("|---|---|---|---|---|---|---|");
     create("client-bench-latency-weir", 1);
     create("client-bench-latency-rdkafka", 1);
     let weir = runtime.block_on(weir_latency(&addr, "client-bench-latency-weir", seconds));
-    println!("| weir-client | {weir} |");
+    println!("| weir-client | fsync | {weir} |");
     let rdkafka = common::rdkafka_latency(&addr, "client-bench-latency-rdkafka", "0", seconds);
-    println!("| rdkafka | {rdkafka} |");
+    println!("| rdkafka | fsync | {rdkafka} |");
+    // The broker issue's page-cache target too: a second broker with `log_flush = "os"`.
+    let page_cache = Broker::start_with("num_partitions = 1\nlog_flush = \"os\"", "");
+    let os_addr = page_cache.addr();
+    let os_admin = Admin::new(AdminConfig::new([os_addr.clone()])).unwrap();
+    create_on(&os_admin, "client-bench-latency-weir", 1);
+    create_on(&os_admin, "client-bench-latency-rdkafka", 1);
+    let weir = runtime.block_on(weir_latency(&os_addr, "client-bench-latency-weir", seconds));
+    println!("| weir-client | os | {weir} |");
+    let rdkafka = common::rdkafka_latency(&os_addr, "client-bench-latency-rdkafka", "0", seconds);
+    println!("| rdkafka | os | {rdkafka} |");
+    drop(os_admin);
+    drop(page_cache);
     println!(
         "\ndd conv=fdatasync again at the end: {:.0} MB/s",
         common::dd(&broker.data_dir())
