@@ -20,13 +20,6 @@ mod table;
 mod topic;
 mod usage_error;
 
-/// jemalloc rather than glibc's malloc, as Vector and TiKV ship: a plugin consumer's
-/// batches allocate and free buffers of a few hundred KiB each time, which glibc serves
-/// with fresh `mmap`s and page faults (a consumer call cost 250 ns a record against 140
-/// with jemalloc), and producers free on one thread what another allocated.
-#[global_allocator]
-static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
-
 use std::path::PathBuf;
 use std::process::ExitCode;
 

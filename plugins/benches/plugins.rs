@@ -9,8 +9,6 @@
 //! - `producer/*`: producing 100 B records to an in-process broker with the WASM
 //!   partitioner vs the native default partitioner (throughput).
 //!
-//! The bench allocates with jemalloc, as the `weir` binary that runs plugins does.
-//!
 //! Build the example plugins first (`cargo build --release --target wasm32-wasip2
 //! --manifest-path examples/plugins/Cargo.toml --target-dir target/wasm-plugins`); the
 //! bench builds them itself when missing.
@@ -40,9 +38,6 @@ use weir_plugin_sdk::wire::{BatchWriter, decode_batch};
 use weir_plugins::{PluginEngine, PluginSettings, WasmConsumer, WasmPartitioner};
 
 use support::broker::TestBroker;
-
-#[global_allocator]
-static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 use support::example_plugins::example_plugin;
 
 fn engine() -> PluginEngine {
