@@ -397,8 +397,10 @@ fn main() {
     println!("|---|---|---|---|---|---|---|");
     create("client-bench-latency-weir", 1);
     create("client-bench-latency-rdkafka", 1);
+    common::settle_disk();
     let weir = runtime.block_on(weir_latency(&addr, "client-bench-latency-weir", seconds));
     println!("| weir-client | fsync | {weir} |");
+    common::settle_disk();
     let rdkafka = common::rdkafka_latency(&addr, "client-bench-latency-rdkafka", "0", seconds);
     println!("| rdkafka | fsync | {rdkafka} |");
     // The broker issue's page-cache target too: a second broker with `log_flush = "os"`.
@@ -407,8 +409,10 @@ fn main() {
     let os_admin = Admin::new(AdminConfig::new([os_addr.clone()])).unwrap();
     create_on(&os_admin, "client-bench-latency-weir", 1);
     create_on(&os_admin, "client-bench-latency-rdkafka", 1);
+    common::settle_disk();
     let weir = runtime.block_on(weir_latency(&os_addr, "client-bench-latency-weir", seconds));
     println!("| weir-client | os | {weir} |");
+    common::settle_disk();
     let rdkafka = common::rdkafka_latency(&os_addr, "client-bench-latency-rdkafka", "0", seconds);
     println!("| rdkafka | os | {rdkafka} |");
     drop(os_admin);

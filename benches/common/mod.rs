@@ -134,6 +134,13 @@ pub(crate) fn produce(
 
 const MB: f64 = 1e6;
 
+/// Writes out what earlier workloads left dirty in the page cache (`sync`), so a latency
+/// run measures its own writes, not the writeback of the backlog written before it.
+pub(crate) fn settle_disk() {
+    let status = std::process::Command::new("sync").status().unwrap();
+    assert!(status.success(), "sync failed");
+}
+
 /// `dd bs=1M count=1024 conv=fdatasync` into `dir`: MB/s of the disk the broker writes to.
 pub(crate) fn dd(dir: &std::path::Path) -> f64 {
     let file = dir.join("dd.tmp");
