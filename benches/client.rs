@@ -225,6 +225,9 @@ async fn weir_latency(addr: &str, topic: &str, seconds: u64) -> common::LatencyR
     let mut config = ProducerConfig::new([addr.to_string()]);
     config.acks = Acks::Leader;
     config.linger = Duration::ZERO;
+    // The batch size librdkafka gets in `common::producer`: after a slow fsync, the records
+    // queued meanwhile leave in one batch, not in 16 KiB batches one request at a time.
+    config.batch_size = 1_000_000;
     let producer = weir_client::Producer::new(config).unwrap();
     let mut value = vec![0x17u8; common::LATENCY_RECORD];
     let start = Instant::now();
