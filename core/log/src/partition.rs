@@ -485,6 +485,19 @@ impl PartitionLog {
         }
     }
 
+    /// Whether [`Self::make_durable`] for `offset` would return at once, without syncing:
+    /// offsets below it are already synced, or the flush policy does not ask for a sync now.
+    pub fn is_durable(&self, offset: u64) -> bool {
+        let flush = self.state.read().config.flush;
+        let synced = self.commit.lock().synced;
+        match flush.mode {
+            FlushMode::Fsync => synced >= offset,
+            FlushMode::Os => flush
+                .flush_messages
+                .is_none_or(|n| offset.saturating_sub(synced) < n),
+        }
+    }
+
     /// Syncs until every offset below `offset` is on disk (group commit: if a sync is in
     /// flight, waits for it and starts another only if it did not cover `offset`).
     pub fn sync_to(&self, offset: u64) -> Result<(), FlushError> {

@@ -330,6 +330,7 @@ fn fsync_group_commit_shares_syncs_between_concurrent_appenders() {
                     let info = log.append(&mut batch(1, 100, 0), 0).unwrap();
                     log.make_durable(info.next_offset).unwrap();
                     assert!(log.synced_offset() >= info.next_offset);
+                    assert!(log.is_durable(info.next_offset));
                 }
             })
         })
@@ -339,6 +340,11 @@ fn fsync_group_commit_shares_syncs_between_concurrent_appenders() {
     }
     assert_eq!(log.log_end_offset(), 400);
     assert_eq!(log.synced_offset(), 400);
+    let info = log.append(&mut batch(1, 100, 0), 0).unwrap();
+    assert!(
+        !log.is_durable(info.next_offset),
+        "an fsync log's unsynced append"
+    );
     let syncs = log.group_commit_syncs();
     assert!(
         syncs < 400,
@@ -360,6 +366,7 @@ fn page_cache_mode_syncs_on_flush_messages_and_flush_ms() {
     };
     let log = open_with_clock(dir.path(), config, Arc::clone(&clock));
     let info = log.append(&mut batch(5, 10, 0), 0).unwrap();
+    assert!(log.is_durable(info.next_offset), "nothing to sync yet");
     log.make_durable(info.next_offset).unwrap();
     assert_eq!(
         log.synced_offset(),
@@ -367,6 +374,7 @@ fn page_cache_mode_syncs_on_flush_messages_and_flush_ms() {
         "page cache mode does not sync every append"
     );
     let info = log.append(&mut batch(5, 10, 0), 0).unwrap();
+    assert!(!log.is_durable(info.next_offset), "flush.messages is due");
     log.make_durable(info.next_offset).unwrap();
     assert_eq!(log.synced_offset(), 10, "flush.messages reached");
     log.append(&mut batch(1, 10, 0), 0).unwrap();

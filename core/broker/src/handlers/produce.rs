@@ -144,7 +144,7 @@ pub(crate) fn handle(ctx: Context, request: ProduceRequest) -> Reply {
     if requested == Some(Acks::Zero) {
         if !pending.is_empty() {
             // No one hears the answer, but the flush policy still holds.
-            tokio::task::spawn_blocking(move || wait_durable(&pending));
+            tokio::spawn(async move { wait_durable(&pending).await });
         }
         return Reply::None;
     }
@@ -155,12 +155,7 @@ pub(crate) fn handle(ctx: Context, request: ProduceRequest) -> Reply {
     }
     Reply::Later(Box::pin(async move {
         let deadline = tokio::time::Instant::now() + timeout;
-        let (pending, mut failures) = tokio::task::spawn_blocking(move || {
-            let failures = wait_durable(&pending);
-            (pending, failures)
-        })
-        .await
-        .unwrap_or_default();
+        let mut failures = wait_durable(&pending).await;
         for p in &pending {
             if failures
                 .iter()
@@ -264,34 +259,30 @@ pub(crate) fn headers(bytes: &[u8]) -> Vec<BatchHeader> {
 }
 
 /// Makes every pending append durable (each group-commits with other producers); returns
-/// the ones that failed.
-fn wait_durable(pending: &[Pending]) -> Vec<(usize, usize, ResponseError)> {
-    let durable = |p: &Pending| {
-        p.log.make_durable(p.next_offset).err().map(|e| {
-            tracing::error!(error = %e, "making a produce durable failed");
-            (p.topic, p.partition, flush_error(&e))
+/// the ones that failed. Each partition is its own file with its own fsync: they are waited
+/// for side by side on the blocking pool, not one after another (or a request to 8
+/// partitions pays 8 sync latencies), and a log with nothing to sync takes no thread.
+async fn wait_durable(pending: &[Pending]) -> Vec<(usize, usize, ResponseError)> {
+    let syncs: Vec<_> = pending
+        .iter()
+        .filter(|p| !p.log.is_durable(p.next_offset))
+        .map(|p| {
+            let (log, offset) = (Arc::clone(&p.log), p.next_offset);
+            let sync = tokio::task::spawn_blocking(move || log.make_durable(offset));
+            (p.topic, p.partition, sync)
         })
-    };
-    if pending.len() == 1 {
-        return pending.iter().filter_map(durable).collect();
+        .collect();
+    let mut failures = Vec::new();
+    for (topic, partition, sync) in syncs {
+        match sync.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "making a produce durable failed");
+                failures.push((topic, partition, flush_error(&e)));
+            }
+            // A sync that panicked is not durable: report it as a storage error.
+            Err(_) => failures.push((topic, partition, ResponseError::KafkaStorageError)),
+        }
     }
-    // Each partition is its own file with its own fsync: wait for them side by side, not
-    // one after another, or a request to 8 partitions pays 8 sync latencies.
-    std::thread::scope(|scope| {
-        let waits: Vec<_> = pending
-            .iter()
-            .map(|p| (p, scope.spawn(move || durable(p))))
-            .collect();
-        waits
-            .into_iter()
-            .filter_map(|(p, wait)| {
-                // A sync that panicked is not durable: report it as a storage error.
-                wait.join().unwrap_or(Some((
-                    p.topic,
-                    p.partition,
-                    ResponseError::KafkaStorageError,
-                )))
-            })
-            .collect()
-    })
+    failures
 }
