@@ -1,5 +1,6 @@
-//! The records applications hand to the producer and get from the consumer, and the
-//! topic-partition pair that names where they live.
+//! The records applications hand to the producer and get from the consumer, the shared
+//! [`Topic`] name producer records carry, and the topic-partition pair that names where
+//! records live.
 
 use std::borrow::Borrow;
 use std::fmt;
@@ -299,4 +300,29 @@ pub(crate) fn now_millis() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    #[test]
+    fn a_topic_compares_hashes_and_prints_as_its_name() {
+        let topic = Topic::from("orders");
+        assert_eq!(topic, "orders");
+        assert_eq!("orders", topic);
+        assert_eq!(topic, String::from("orders"));
+        assert_ne!(topic, Topic::from("orders.dlq"));
+        assert_eq!(topic.to_string(), "orders");
+        assert_eq!(format!("{topic:?}"), "\"orders\"");
+        assert_eq!(String::from(&topic), "orders");
+        // Maps keyed by topic are looked up by name.
+        let map = HashMap::from([(topic.clone(), 1)]);
+        assert_eq!(map.get("orders"), Some(&1));
+        // Clones share the one name.
+        let record = ProducerRecord::new(&topic, "v");
+        assert!(std::ptr::eq(record.topic.as_str(), topic.as_str()));
+    }
 }
