@@ -562,3 +562,27 @@ async fn a_transaction_read_again_after_a_crash_has_the_positions_it_had() {
     assert_eq!(positions(&read_again), positions(&handed_out));
     assert_eq!(read_again, handed_out);
 }
+
+/// Between reads the slot stays where the last read left it; a stop moves it to what the
+/// broker acknowledged, so the server can drop that WAL and a restart does not read it again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_moves_the_slot_to_the_acknowledged_position() {
+    let db = Scratch::new(Kind::Postgres).await;
+    let _slot = SlotGuard {
+        name: db.name.clone(),
+    };
+    db.exec("CREATE TABLE orders (id bigint PRIMARY KEY)").await;
+    let mut source = direct_source(&db);
+    source.start(Checkpoint::new()).await.unwrap();
+    db.exec("INSERT INTO orders VALUES (1), (2)").await;
+    let events = next_events(&mut source, 2).await;
+    let checkpoint = Checkpoint::from([(db.name.clone(), events[1].position.clone())]);
+    let acked = lsn_value(checkpoint[&db.name]["lsn"].as_str().unwrap());
+    source.acknowledged(&checkpoint);
+    assert!(
+        confirmed_flush(&db).await.unwrap() < acked,
+        "no read since the acknowledgement, so the slot is still behind it"
+    );
+    source.stop().await;
+    assert!(confirmed_flush(&db).await.unwrap() >= acked);
+}
