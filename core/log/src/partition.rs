@@ -472,29 +472,23 @@ impl PartitionLog {
     /// with `flush = "fsync"` that means synced (sharing one fsync with concurrent callers);
     /// with `flush = "os"` it returns at once unless `flush.messages` is due.
     pub fn make_durable(&self, offset: u64) -> Result<(), FlushError> {
-        let flush = self.state.read().config.flush;
-        match flush.mode {
-            FlushMode::Fsync => self.sync_to(offset),
-            FlushMode::Os => {
-                let synced = self.commit.lock().synced;
-                match flush.flush_messages {
-                    Some(n) if offset.saturating_sub(synced) >= n => self.sync_to(offset),
-                    _ => Ok(()),
-                }
-            }
+        if self.is_durable(offset) {
+            return Ok(());
         }
+        self.sync_to(offset)
     }
 
     /// Whether [`Self::make_durable`] for `offset` would return at once, without syncing:
     /// offsets below it are already synced, or the flush policy does not ask for a sync now.
+    /// Under `fsync`, a log whose sync failed never is (`make_durable` reports the failure).
     pub fn is_durable(&self, offset: u64) -> bool {
         let flush = self.state.read().config.flush;
-        let synced = self.commit.lock().synced;
+        let commit = self.commit.lock();
         match flush.mode {
-            FlushMode::Fsync => synced >= offset,
+            FlushMode::Fsync => !commit.failed && commit.synced >= offset,
             FlushMode::Os => flush
                 .flush_messages
-                .is_none_or(|n| offset.saturating_sub(synced) < n),
+                .is_none_or(|n| offset.saturating_sub(commit.synced) < n),
         }
     }
 
