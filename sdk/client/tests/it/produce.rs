@@ -368,6 +368,32 @@ async fn a_full_buffer_makes_send_wait_then_fail() {
     ));
 }
 
+/// A batch holds its records' memory until it is answered and then gives all of it back: a
+/// buffer that fits ten records carries 300, ten at a time, several to a batch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_comes_back_once_batches_are_answered() {
+    let broker = TestBroker::start(&[("memory", 2)]).await;
+    let mut config = broker.producer_config();
+    config.buffer_memory = 10 * 1_000;
+    config.max_block = Duration::from_secs(5);
+    config.linger = Duration::from_millis(5);
+    let producer = Producer::new(config).unwrap();
+    let topic = weir_client::Topic::from("memory");
+    let mut landed = HashSet::new();
+    for round in 0..30 {
+        let sends: Vec<_> = (0..10)
+            .map(|i| producer.send(ProducerRecord::new(&topic, vec![round; 900]).with_key(vec![i])))
+            .collect();
+        for outcome in join_all(sends).await {
+            let metadata = outcome.unwrap_or_else(|e| panic!("round {round}: {e}"));
+            assert_eq!(metadata.topic, "memory");
+            landed.insert((metadata.partition, metadata.offset));
+        }
+    }
+    assert_eq!(landed.len(), 300);
+    broker.stop().await;
+}
+
 #[allow(clippy::unwrap_used)] // a test helper
 async fn produce_through_lost_responses(idempotent: bool) -> (Vec<i64>, usize) {
     let dropper = Dropper::default();
