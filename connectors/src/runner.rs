@@ -394,7 +394,7 @@ struct Emitter<'r> {
     /// What the previous run produced after the checkpoint.
     replay: ReplayFilter,
     /// Topics a batch was delivered to already (so the producer knows their partitions).
-    known_topics: std::collections::HashSet<String>,
+    known_topics: std::collections::HashSet<Topic>,
 }
 
 impl Emitter<'_> {
@@ -531,7 +531,7 @@ impl Emitter<'_> {
             // Records run in long stretches of one topic: look each stretch up once.
             if previous != Some(record.topic.as_str()) {
                 previous = Some(&record.topic);
-                new_topic |= self.known_topics.insert(record.topic.to_string());
+                new_topic |= self.known_topics.insert(record.topic.clone());
             }
         }
         let (tally, delivered) = BatchTally::new(records.len());
