@@ -518,6 +518,20 @@ async fn next_events(source: &mut CdcSource, count: usize) -> Vec<SourceEvent> {
     events
 }
 
+/// A direct source on a new `orders` table in `db` that handed out two rows, and the
+/// checkpoint of both, acknowledged: the source, the checkpoint and its LSN.
+async fn two_rows_acknowledged(db: &Scratch) -> (CdcSource, Checkpoint, u64) {
+    db.exec("CREATE TABLE orders (id bigint PRIMARY KEY)").await;
+    let mut source = direct_source(db);
+    source.start(Checkpoint::new()).await.unwrap();
+    db.exec("INSERT INTO orders VALUES (1), (2)").await;
+    let events = next_events(&mut source, 2).await;
+    let checkpoint = Checkpoint::from([(db.name.clone(), events[1].position.clone())]);
+    let lsn = lsn_value(checkpoint[&db.name]["lsn"].as_str().unwrap());
+    source.acknowledged(&checkpoint);
+    (source, checkpoint, lsn)
+}
+
 /// The runner recognises an event read again after a crash by its id, which hashes its
 /// position, so a transaction read again must carry the positions it had the first time —
 /// also when the slot had moved past a heartbeat that the saved checkpoint had not (before,
@@ -529,14 +543,7 @@ async fn a_transaction_read_again_after_a_crash_has_the_positions_it_had() {
     let _slot = SlotGuard {
         name: db.name.clone(),
     };
-    db.exec("CREATE TABLE orders (id bigint PRIMARY KEY)").await;
-    let mut first = direct_source(&db);
-    first.start(Checkpoint::new()).await.unwrap();
-    db.exec("INSERT INTO orders VALUES (1), (2)").await;
-    let earlier = next_events(&mut first, 2).await;
-    let checkpoint = Checkpoint::from([(db.name.clone(), earlier[1].position.clone())]);
-    let saved = lsn_value(checkpoint[&db.name]["lsn"].as_str().unwrap());
-    first.acknowledged(&checkpoint);
+    let (mut first, checkpoint, saved) = two_rows_acknowledged(&db).await;
     // A quiet point after everything handed out was acknowledged: the slot moves past it.
     db.exec("SELECT pg_logical_emit_message(false, 'weir-test', '')")
         .await;
@@ -571,14 +578,7 @@ async fn a_stop_moves_the_slot_to_the_acknowledged_position() {
     let _slot = SlotGuard {
         name: db.name.clone(),
     };
-    db.exec("CREATE TABLE orders (id bigint PRIMARY KEY)").await;
-    let mut source = direct_source(&db);
-    source.start(Checkpoint::new()).await.unwrap();
-    db.exec("INSERT INTO orders VALUES (1), (2)").await;
-    let events = next_events(&mut source, 2).await;
-    let checkpoint = Checkpoint::from([(db.name.clone(), events[1].position.clone())]);
-    let acked = lsn_value(checkpoint[&db.name]["lsn"].as_str().unwrap());
-    source.acknowledged(&checkpoint);
+    let (mut source, _, acked) = two_rows_acknowledged(&db).await;
     assert!(
         confirmed_flush(&db).await.unwrap() < acked,
         "no read since the acknowledgement, so the slot is still behind it"
