@@ -398,26 +398,20 @@ fn main() {
     );
     println!("| client | broker | MB/s | p50 ms | p99 ms | p99.9 ms | max ms |");
     println!("|---|---|---|---|---|---|---|");
-    create("client-bench-latency-weir", 1);
-    create("client-bench-latency-rdkafka", 1);
-    common::settle_disk();
-    let weir = runtime.block_on(weir_latency(&addr, "client-bench-latency-weir", seconds));
-    println!("| weir-client | fsync | {weir} |");
-    common::settle_disk();
-    let rdkafka = common::rdkafka_latency(&addr, "client-bench-latency-rdkafka", "0", seconds);
-    println!("| rdkafka | fsync | {rdkafka} |");
     // The broker issue's page-cache target too: a second broker with `log_flush = "os"`.
     let page_cache = Broker::start_with("num_partitions = 1\nlog_flush = \"os\"", "");
     let os_addr = page_cache.addr();
     let os_admin = Admin::new(AdminConfig::new([os_addr.clone()])).unwrap();
-    create_on(&os_admin, "client-bench-latency-weir", 1);
-    create_on(&os_admin, "client-bench-latency-rdkafka", 1);
-    common::settle_disk();
-    let weir = runtime.block_on(weir_latency(&os_addr, "client-bench-latency-weir", seconds));
-    println!("| weir-client | os | {weir} |");
-    common::settle_disk();
-    let rdkafka = common::rdkafka_latency(&os_addr, "client-bench-latency-rdkafka", "0", seconds);
-    println!("| rdkafka | os | {rdkafka} |");
+    for (mode, addr, admin) in [("fsync", &addr, &admin), ("os", &os_addr, &os_admin)] {
+        create_on(admin, "client-bench-latency-weir", 1);
+        create_on(admin, "client-bench-latency-rdkafka", 1);
+        common::settle_disk();
+        let weir = runtime.block_on(weir_latency(addr, "client-bench-latency-weir", seconds));
+        println!("| weir-client | {mode} | {weir} |");
+        common::settle_disk();
+        let rdkafka = common::rdkafka_latency(addr, "client-bench-latency-rdkafka", "0", seconds);
+        println!("| rdkafka | {mode} | {rdkafka} |");
+    }
     drop(os_admin);
     drop(page_cache);
     println!(
