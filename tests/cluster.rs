@@ -6,7 +6,9 @@
 //! failover; killed brokers
 //! restart, catch up and rejoin the ISR; `min.insync.replicas` is enforced; a fourth broker
 //! joins and receives new partitions; `weir cluster status` names the partitions that lost
-//! a replica; a broker down while a topic is deleted drops its logs when it returns.
+//! a replica; a broker down while a topic is deleted drops its logs when it returns; a
+//! partition whose ISR died is led by an out-of-sync replica only when its topic allows
+//! unclean election.
 
 #![allow(clippy::unwrap_used)]
 
@@ -17,7 +19,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use rdkafka::admin::{AdminOptions, AlterConfig, ResourceSpecifier};
+use rdkafka::consumer::Consumer;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::{Offset, TopicPartitionList};
 use support::cluster::{
     Acknowledged, AcksAllLoad, Cluster, PATIENT_TIMEOUTS, assert_acknowledged_at_their_offsets,
     consume_continuously, create_topic, fully_replicated, read_back,
@@ -298,6 +302,148 @@ async fn min_insync_replicas_refuses_acks_all_but_not_acks_1() {
         None,
         "acks=1 with two brokers down"
     );
+}
+
+/// Unclean leader election, process level: a partition whose only in-sync replica dies
+/// stays without a leader unless its topic allows unclean election. There the replica
+/// outside the ISR leads, losing what only the dead one had, and the old leader, back,
+/// cuts that tail to the new leader's history; the clean topic's partition waits for its
+/// ISR member and loses nothing.
+#[tokio::test]
+async fn only_an_unclean_topic_elects_a_replica_outside_the_isr() {
+    let mut cluster = Cluster::start(3, "");
+    let clean = support::topic_name("clean");
+    let unclean = support::topic_name("unclean");
+    create_topic(&cluster, &clean, 3, 2, &[("min.insync.replicas", "1")]).await;
+    create_topic(
+        &cluster,
+        &unclean,
+        3,
+        2,
+        &[
+            ("min.insync.replicas", "1"),
+            ("unclean.leader.election.enable", "true"),
+        ],
+    )
+    .await;
+    // Three partitions of two replicas take the pairs of brokers in turn: in each topic one
+    // is led by broker 1 and followed by broker 2.
+    let on_1_and_2 = |topic: &str| {
+        (0..3)
+            .find(|p| cluster.partition(topic, *p).unwrap().1 == [1, 2])
+            .unwrap_or_else(|| panic!("no partition of {topic} on brokers 1 and 2"))
+    };
+    let watched = [
+        (clean.as_str(), on_1_and_2(&clean)),
+        (unclean.as_str(), on_1_and_2(&unclean)),
+    ];
+    let [(_, pc), (_, pu)] = watched;
+    let producer = kafka::producer(&cluster.bootstrap(), &[("acks", "all")]);
+    let send = |topic: &str, partition: i32, values: &[String]| {
+        let records: Vec<Record> = values
+            .iter()
+            .map(|v| Record::unkeyed(v.clone()).with_partition(partition))
+            .collect();
+        kafka::produce(&producer, topic, &records);
+    };
+    for (topic, p) in watched {
+        send(topic, p, &numbered(0..100));
+    }
+    cluster.wait_until("both partitions in sync", PATIENCE, |m| {
+        watched.iter().all(|(t, p)| isr(m, t, *p).len() == 2)
+    });
+
+    // Broker 2 goes: the ISR shrinks to broker 1, which alone acknowledges fifty more.
+    cluster.node(2).kill();
+    cluster.wait_until("the ISRs shrunk to broker 1", PATIENCE, |m| {
+        watched.iter().all(|(t, p)| isr(m, t, *p) == [1])
+    });
+    for (topic, p) in watched {
+        send(topic, p, &numbered(100..150));
+    }
+
+    // Broker 1 goes too and broker 2 comes back: neither partition has a live ISR member.
+    cluster.node(1).kill();
+    cluster.node(2).restart();
+    cluster.wait_until(
+        "broker 2 leads the unclean topic's partition",
+        PATIENCE,
+        |m| leader(m, &unclean, pu) == 2,
+    );
+    let (clean_leader, _, _) = cluster.partition(&clean, pc).unwrap();
+    assert_eq!(
+        clean_leader, -1,
+        "the clean topic's partition waits for broker 1"
+    );
+    assert_eq!(
+        read_partition(&cluster, &unclean, pu, 100),
+        numbered(0..100),
+        "the unclean leader has what it had; what only broker 1 had is lost"
+    );
+    send(&unclean, pu, &numbered(1000..1010));
+
+    // Broker 1 returns: it leads the clean partition again with every record, and follows
+    // in the unclean one, where its fifty records diverge from the new leader's history.
+    cluster.node(1).restart();
+    cluster.wait_until("broker 1 back as leader and in sync", PATIENCE, |m| {
+        leader(m, &clean, pc) == 1 && isr(m, &unclean, pu).len() == 2
+    });
+    assert_eq!(read_partition(&cluster, &clean, pc, 150), numbered(0..150));
+    cluster.node(2).kill();
+    cluster.wait_until(
+        "broker 1 leads the unclean topic's partition",
+        PATIENCE,
+        |m| leader(m, &unclean, pu) == 1,
+    );
+    assert_eq!(
+        read_partition(&cluster, &unclean, pu, 110),
+        [numbered(0..100), numbered(1000..1010)].concat(),
+        "broker 1 kept none of its divergent records"
+    );
+}
+
+fn numbered(range: std::ops::Range<usize>) -> Vec<String> {
+    range.map(|i| format!("v{i}")).collect()
+}
+
+fn isr(m: &rdkafka::metadata::Metadata, topic: &str, partition: i32) -> Vec<i32> {
+    metadata_partition(m, topic, partition).map_or_else(Vec::new, |p| p.isr().to_vec())
+}
+
+fn leader(m: &rdkafka::metadata::Metadata, topic: &str, partition: i32) -> i32 {
+    metadata_partition(m, topic, partition).map_or(-1, |p| p.leader())
+}
+
+fn metadata_partition<'m>(
+    m: &'m rdkafka::metadata::Metadata,
+    topic: &str,
+    partition: i32,
+) -> Option<&'m rdkafka::metadata::MetadataPartition> {
+    m.topics()
+        .iter()
+        .find(|t| t.name() == topic)?
+        .partitions()
+        .iter()
+        .find(|p| p.id() == partition)
+}
+
+/// The values of one partition from offset 0, which must hold exactly `count` records.
+fn read_partition(cluster: &Cluster, topic: &str, partition: i32, count: usize) -> Vec<String> {
+    let consumer = kafka::consumer(&cluster.bootstrap(), &[]);
+    let mut assignment = TopicPartitionList::new();
+    assignment
+        .add_partition_offset(topic, partition, Offset::Beginning)
+        .unwrap();
+    consumer.assign(&assignment).unwrap();
+    let got = kafka::poll_records(&consumer, count, PATIENCE);
+    let (_, high) = consumer
+        .fetch_watermarks(topic, partition, PATIENCE)
+        .unwrap();
+    assert_eq!(high, count as i64, "{topic}/{partition}'s high watermark");
+    got.into_values()
+        .flatten()
+        .map(|m| String::from_utf8(m.value).unwrap())
+        .collect()
 }
 
 #[tokio::test]
