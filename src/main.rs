@@ -4,6 +4,7 @@
 //! cluster with `weir-client`, each in its own module; `weir config check` validates a
 //! config file.
 
+mod allocator;
 mod bench;
 mod cluster;
 mod cluster_args;
@@ -115,6 +116,7 @@ enum ConfigAction {
 }
 
 fn main() -> ExitCode {
+    allocator::keep_freed_memory();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => return usage_error::report(e),
