@@ -8,7 +8,7 @@
 //! joins and receives new partitions; `weir cluster status` names the partitions that lost
 //! a replica; a broker down while a topic is deleted drops its logs when it returns; a
 //! partition whose ISR died is led by an out-of-sync replica only when its topic allows
-//! unclean election.
+//! unclean election; a returning broker leads its preferred partitions again.
 
 #![allow(clippy::unwrap_used)]
 
@@ -444,6 +444,51 @@ fn read_partition(cluster: &Cluster, topic: &str, partition: i32, count: usize) 
         .flatten()
         .map(|m| String::from_utf8(m.value).unwrap())
         .collect()
+}
+
+/// Kafka's automatic leader rebalance: a killed broker that returns leads nothing at first;
+/// once it is back in sync, the controller hands it the partitions it is the first replica
+/// of (the check runs every second here instead of every five minutes), and every record
+/// acknowledged on the way is there.
+#[tokio::test]
+async fn a_returning_broker_leads_its_preferred_partitions_again() {
+    let mut cluster = Cluster::start(3, "leader_imbalance_check_interval_seconds = \"1s\"");
+    let topic = support::topic_name("preferred");
+    create_topic(&cluster, &topic, 6, 3, &[("min.insync.replicas", "2")]).await;
+    let preferred_lead = |m: &rdkafka::metadata::Metadata| {
+        m.topics().iter().any(|t| {
+            t.name() == topic
+                && t.partitions()
+                    .iter()
+                    .all(|p| p.replicas().first() == Some(&p.leader()))
+        })
+    };
+    cluster.wait_until("the first replicas lead", PATIENCE, preferred_lead);
+    let led_by_1 = led_by(&cluster, &topic, 1);
+    assert_eq!(led_by_1.len(), 2, "broker 1 is the first replica of two");
+
+    let producer = kafka::producer(&cluster.bootstrap(), &[("acks", "all")]);
+    let records = |from: usize| -> Vec<Record> {
+        (from..from + 300)
+            .map(|i| Record::unkeyed(format!("v{i}")).with_partition((i % 6) as i32))
+            .collect()
+    };
+    cluster.node(1).kill();
+    cluster.wait_until("the others lead broker 1's partitions", PATIENCE, |m| {
+        m.topics()
+            .iter()
+            .any(|t| t.name() == topic && t.partitions().iter().all(|p| p.leader() > 1))
+    });
+    kafka::produce(&producer, &topic, &records(0));
+    cluster.node(1).restart();
+    cluster.wait_until("broker 1 in sync and leading again", PATIENCE, |m| {
+        fully_replicated(m, &topic) && preferred_lead(m)
+    });
+    assert_eq!(led_by(&cluster, &topic, 1), led_by_1);
+    kafka::produce(&producer, &topic, &records(300));
+    let got = read_back(&cluster, &topic, 6);
+    kafka::assert_contiguous(&got);
+    assert_eq!(got.values().map(Vec::len).sum::<usize>(), 600);
 }
 
 #[tokio::test]

@@ -52,6 +52,9 @@ pub(crate) enum ClusterCommand {
         target: Option<Vec<i32>>,
         allow_factor_change: bool,
     },
+    /// The partitions these brokers prefer to lead (they are their first replica) go back
+    /// to them where they are live and in the ISR (see `preferred_leaders`).
+    ElectPreferredLeaders { brokers: Vec<i32> },
     /// Changes nothing. A broker that started proposes it: once applied there, its metadata
     /// holds everything committed before, so what it lacks is truly gone.
     Barrier { node: i32 },

@@ -9,6 +9,9 @@
 //! to the ISR. A newly elected leader first gives every broker a full session to be heard,
 //! but the previous leader's session runs from its last AppendEntries here (see
 //! [`super::liveness`]).
+//!
+//! The leader also moves leadership back to preferred replicas every
+//! `leader_imbalance_check_interval_seconds` (see [`super::preferred_leaders`]).
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -26,6 +29,7 @@ use tokio::time::Instant;
 
 use super::command::{ClusterCommand, CommandOutcome};
 use super::liveness::{LeaderContact, Liveness};
+use super::preferred_leaders;
 use super::raft_log::RaftLogFile;
 use super::raft_network::ControllerNetwork;
 use super::raft_state_machine::{Applied, MetadataStateMachine};
@@ -169,6 +173,7 @@ impl Controller {
             tokio::spawn(Arc::clone(&controller).join());
         }
         tokio::spawn(Arc::clone(&controller).fence_expired_sessions());
+        tokio::spawn(Arc::clone(&controller).rebalance_leaders());
         tracing::info!(
             node = node_id,
             listener = config.controller_listener(),
@@ -370,6 +375,33 @@ impl Controller {
                 if let Err(e) = self.propose(ClusterCommand::FenceBroker { id }).await {
                     tracing::warn!(broker = id, error = %e, "fencing failed; will retry");
                 }
+            }
+        }
+    }
+
+    /// On the leader: hands leadership back to preferred replicas where a broker's share of
+    /// partitions led elsewhere is over the threshold.
+    async fn rebalance_leaders(self: Arc<Self>) {
+        let Some(interval) = self.config.leader_imbalance_check_interval() else {
+            return;
+        };
+        let mut tick = tokio::time::interval_at(Instant::now() + interval, interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if self.leader() != Some(self.node_id) {
+                continue;
+            }
+            let percentage = self.config.leader_imbalance_percentage();
+            let brokers = preferred_leaders::imbalanced_brokers(&self.state(), percentage);
+            if brokers.is_empty() {
+                continue;
+            }
+            if let Err(e) = self
+                .propose(ClusterCommand::ElectPreferredLeaders { brokers })
+                .await
+            {
+                tracing::warn!(error = %e, "handing leadership back to preferred replicas failed; will retry");
             }
         }
     }

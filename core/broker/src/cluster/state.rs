@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::command::{ClusterCommand, CommandOutcome, Refusal};
-use super::reassignment;
+use super::{preferred_leaders, reassignment};
 
 /// No leader: every in-sync replica is fenced.
 pub(crate) const NO_LEADER: i32 = -1;
@@ -172,6 +172,17 @@ impl ClusterState {
                     && reassignment::complete_if_in_sync(state, &live)
                 {
                     tracing::info!(%topic, partition, replicas = ?state.replicas, "reassignment completed");
+                }
+                Ok(())
+            }
+            ClusterCommand::ElectPreferredLeaders { brokers } => {
+                let moved = preferred_leaders::elect(self, brokers);
+                if moved > 0 {
+                    tracing::info!(
+                        ?brokers,
+                        partitions = moved,
+                        "leadership back to preferred replicas"
+                    );
                 }
                 Ok(())
             }
@@ -573,6 +584,74 @@ mod tests {
         assert_eq!(
             state.apply(&reassign("t", 0, None)),
             Err(Refusal::NoReassignment)
+        );
+    }
+
+    /// Broker 1 fenced and back: it leads nothing until it is in sync again, then the
+    /// partitions it prefers go back to it in a new epoch, and no others move.
+    #[test]
+    fn a_returning_broker_gets_back_what_it_prefers_once_in_sync() {
+        use super::preferred_leaders::{elect, imbalanced_brokers};
+        let mut state = three_brokers_one_topic();
+        state.apply(&ClusterCommand::FenceBroker { id: 1 }).unwrap();
+        assert!(imbalanced_brokers(&state, 10).is_empty(), "1 is fenced");
+        register(&mut state, 1);
+        assert!(
+            imbalanced_brokers(&state, 10).is_empty(),
+            "1 is not in sync"
+        );
+        for index in 0..6 {
+            let p = state.topics["t"].partitions[index].clone();
+            state
+                .apply(&ClusterCommand::AlterIsr {
+                    topic: "t".into(),
+                    partition: index as i32,
+                    leader: p.leader,
+                    partition_epoch: p.partition_epoch,
+                    isr: p.replicas.clone(),
+                })
+                .unwrap();
+        }
+        assert_eq!(imbalanced_brokers(&state, 10), vec![1]);
+        let before = state.topics["t"].partitions.clone();
+        state
+            .apply(&ClusterCommand::ElectPreferredLeaders { brokers: vec![1] })
+            .unwrap();
+        for (was, now) in before.iter().zip(&state.topics["t"].partitions) {
+            assert_eq!(now.leader, now.replicas[0], "{now:?}");
+            let moved = was.leader != now.leader;
+            assert_eq!(moved, now.replicas[0] == 1, "{was:?} -> {now:?}");
+            assert_eq!(now.leader_epoch, was.leader_epoch + i32::from(moved));
+        }
+        assert!(imbalanced_brokers(&state, 10).is_empty());
+        assert_eq!(elect(&mut state, &[1, 2, 3]), 0, "nothing left to move");
+    }
+
+    /// A broker is imbalanced only beyond the percentage, and a partition being reassigned
+    /// or whose preferred replica is out of the ISR does not count.
+    #[test]
+    fn the_imbalance_threshold_counts_only_partitions_that_can_move_back() {
+        use super::preferred_leaders::imbalanced_brokers;
+        let mut state = three_brokers_one_topic();
+        let prefers_1: Vec<usize> = (0..6)
+            .filter(|i| state.topics["t"].partitions[*i].replicas[0] == 1)
+            .collect();
+        assert_eq!(prefers_1.len(), 2);
+        let partitions = &mut state.topics.get_mut("t").unwrap().partitions;
+        let first = &mut partitions[prefers_1[0]];
+        first.leader = first.replicas[1];
+        // One of two led elsewhere: 50%.
+        assert_eq!(imbalanced_brokers(&state, 49), vec![1]);
+        assert!(imbalanced_brokers(&state, 50).is_empty());
+        let partitions = &mut state.topics.get_mut("t").unwrap().partitions;
+        partitions[prefers_1[0]].adding = vec![4];
+        assert!(imbalanced_brokers(&state, 0).is_empty(), "being reassigned");
+        let first = &mut state.topics.get_mut("t").unwrap().partitions[prefers_1[0]];
+        first.adding.clear();
+        first.isr.retain(|r| *r != 1);
+        assert!(
+            imbalanced_brokers(&state, 0).is_empty(),
+            "1 is out of the ISR"
         );
     }
 }

@@ -10,6 +10,9 @@
 //! replica_lag_time_max_ms = "30s"
 //! broker_session_timeout_ms = "9s"
 //! broker_heartbeat_interval_ms = "2s"
+//! auto_leader_rebalance_enable = true
+//! leader_imbalance_check_interval_seconds = "300s"
+//! leader_imbalance_per_broker_percentage = 10
 //! ```
 
 use std::collections::BTreeMap;
@@ -22,6 +25,10 @@ use weir_config::TableReader;
 const DEFAULT_REPLICA_LAG_TIME_MAX: Duration = Duration::from_secs(30);
 const DEFAULT_SESSION_TIMEOUT: Duration = Duration::from_secs(9);
 const DEFAULT_HEARTBEAT_INTERVAL: Duration = Duration::from_secs(2);
+/// Kafka's defaults for `leader.imbalance.check.interval.seconds` and
+/// `leader.imbalance.per.broker.percentage`.
+const DEFAULT_IMBALANCE_CHECK_INTERVAL: Duration = Duration::from_secs(300);
+const DEFAULT_IMBALANCE_PERCENTAGE: u32 = 10;
 
 /// How this broker takes part in a cluster.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,6 +38,9 @@ pub struct ClusterConfig {
     replica_lag_time_max: Duration,
     session_timeout: Duration,
     heartbeat_interval: Duration,
+    /// `None` with `auto_leader_rebalance_enable = false`.
+    imbalance_check_interval: Option<Duration>,
+    imbalance_percentage: u32,
 }
 
 impl ClusterConfig {
@@ -63,6 +73,19 @@ impl ClusterConfig {
         self.heartbeat_interval
     }
 
+    /// How often the controller hands leadership back to preferred replicas
+    /// (`leader_imbalance_check_interval_seconds`, default 300 s); `None` when
+    /// `auto_leader_rebalance_enable` is false.
+    pub fn leader_imbalance_check_interval(&self) -> Option<Duration> {
+        self.imbalance_check_interval
+    }
+
+    /// The share of a broker's preferred partitions, in percent, that may be led elsewhere
+    /// before they are handed back (`leader_imbalance_per_broker_percentage`, default 10).
+    pub fn leader_imbalance_percentage(&self) -> u32 {
+        self.imbalance_percentage
+    }
+
     /// Reads the cluster keys of `[broker]`; `None` when no voters are named (a single node).
     pub(super) fn read(broker: &mut TableReader<'_>, node_id: i32) -> Option<Self> {
         let voters_text = broker.string("controller_quorum_voters");
@@ -70,6 +93,9 @@ impl ClusterConfig {
         let lag = positive(broker, "replica_lag_time_max_ms");
         let session = positive(broker, "broker_session_timeout_ms");
         let heartbeat = positive(broker, "broker_heartbeat_interval_ms");
+        let rebalance = broker.bool("auto_leader_rebalance_enable").unwrap_or(true);
+        let check = positive(broker, "leader_imbalance_check_interval_seconds");
+        let percentage = broker.integer("leader_imbalance_per_broker_percentage", 0..=100u32);
         let voters_text = voters_text?;
         let voters = match parse_voters(&voters_text) {
             Ok(voters) => voters,
@@ -106,6 +132,9 @@ impl ClusterConfig {
             replica_lag_time_max: lag.unwrap_or(DEFAULT_REPLICA_LAG_TIME_MAX),
             session_timeout: session.unwrap_or(DEFAULT_SESSION_TIMEOUT),
             heartbeat_interval: heartbeat.unwrap_or(DEFAULT_HEARTBEAT_INTERVAL),
+            imbalance_check_interval: rebalance
+                .then(|| check.unwrap_or(DEFAULT_IMBALANCE_CHECK_INTERVAL)),
+            imbalance_percentage: percentage.unwrap_or(DEFAULT_IMBALANCE_PERCENTAGE),
         };
         if config.heartbeat_interval >= config.session_timeout {
             broker.reject(
