@@ -37,8 +37,12 @@ const BAD_LOG_MARKERS: &[&str] = &[
 ];
 
 /// `ERROR` lines that are not failures: openraft reports every RPC to a controller that is
-/// down (killed by the test, or stopping at its end) as an error.
-const EXPECTED_ERRORS: &[(&str, &str)] = &[("openraft::", "Unreachable node")];
+/// down (killed by the test, or stopping at its end) as an error, and so one that a network
+/// partition swallows: a connection whose packets vanish times out after the heartbeat.
+const EXPECTED_ERRORS: &[(&str, &str)] = &[
+    ("openraft::", "Unreachable node"),
+    ("openraft::replication", "RPCError err=timeout after"),
+];
 
 /// A `weir broker` process and everything it owns: its port, config file, data directory and
 /// log file. Dropping it kills the broker and checks its log.

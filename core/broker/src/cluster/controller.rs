@@ -25,6 +25,7 @@ use openraft::{BasicNode, Raft, SnapshotPolicy};
 use parking_lot::Mutex;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
+use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use super::command::{ClusterCommand, CommandOutcome};
@@ -82,6 +83,9 @@ pub(crate) struct Controller {
     leader_contact: Mutex<Option<LeaderContact>>,
     /// Set when the broker stops: requests then get no answer from a stopped Raft node.
     stopping: AtomicBool,
+    /// The leader's duties (fencing, leader rebalance) and joining: stopped before the Raft
+    /// node, so none is left waiting inside it for a commit that cannot come.
+    duties: Mutex<Vec<JoinHandle<()>>>,
 }
 
 impl std::fmt::Debug for Controller {
@@ -147,6 +151,7 @@ impl Controller {
             liveness: Mutex::new(Liveness::default()),
             leader_contact: Mutex::new(None),
             stopping: AtomicBool::new(false),
+            duties: Mutex::new(Vec::new()),
         });
         tokio::spawn(Arc::clone(&controller).accept(listener));
         if config.voters().contains_key(&id) {
@@ -169,11 +174,15 @@ impl Controller {
             {
                 tracing::info!(error = %e, "metadata quorum already initialized");
             }
-        } else {
-            tokio::spawn(Arc::clone(&controller).join());
         }
-        tokio::spawn(Arc::clone(&controller).fence_expired_sessions());
-        tokio::spawn(Arc::clone(&controller).rebalance_leaders());
+        let mut duties = vec![
+            tokio::spawn(Arc::clone(&controller).fence_expired_sessions()),
+            tokio::spawn(Arc::clone(&controller).rebalance_leaders()),
+        ];
+        if !config.voters().contains_key(&id) {
+            duties.push(tokio::spawn(Arc::clone(&controller).join()));
+        }
+        *controller.duties.lock() = duties;
         tracing::info!(
             node = node_id,
             listener = config.controller_listener(),
@@ -201,6 +210,9 @@ impl Controller {
     /// already inside Raft get a moment to finish, so none is cut off mid-call.
     pub(crate) async fn shutdown(&self) {
         self.stopping.store(true, Ordering::SeqCst);
+        for duty in self.duties.lock().drain(..) {
+            duty.abort();
+        }
         tokio::time::sleep(SHUTDOWN_GRACE).await;
         if let Err(e) = self.raft.shutdown().await {
             tracing::warn!(error = %e, "stopping the Raft node");
