@@ -308,16 +308,6 @@ impl ClusterState {
         }
     }
 
-    /// Whether `id` leads a partition that another live in-sync replica could lead.
-    pub(crate) fn has_successors(&self, id: i32) -> bool {
-        let live = self.live_brokers();
-        self.topics
-            .values()
-            .flat_map(|t| &t.partitions)
-            .filter(|p| p.leader == id)
-            .any(|p| p.isr.iter().any(|r| *r != id && live.contains(r)))
-    }
-
     /// A broker that registers again leads the partitions that had no live leader and whose
     /// ISR it is in (it holds everything they committed).
     fn elect_for_returning(&mut self, id: i32) {
@@ -663,16 +653,5 @@ mod tests {
             imbalanced_brokers(&state, 0).is_empty(),
             "1 is out of the ISR"
         );
-    }
-
-    /// A stopping broker hands over only what another live ISR member can take.
-    #[test]
-    fn successors_are_live_in_sync_replicas_of_what_a_broker_leads() {
-        let mut state = three_brokers_one_topic();
-        assert!(state.has_successors(1));
-        state.apply(&ClusterCommand::FenceBroker { id: 2 }).unwrap();
-        state.apply(&ClusterCommand::FenceBroker { id: 3 }).unwrap();
-        assert!(!state.has_successors(1), "the others are fenced");
-        assert!(!state.has_successors(2), "a fenced broker leads nothing");
     }
 }
