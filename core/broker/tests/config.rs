@@ -524,6 +524,42 @@ fn cluster_settings_use_kafka_voter_syntax() {
     assert_eq!(cluster.session_timeout(), Duration::from_secs(3));
     assert_eq!(cluster.heartbeat_interval(), Duration::from_secs(2));
     assert_eq!(cluster.replica_lag_time_max(), Duration::from_secs(30));
+    assert_eq!(
+        cluster.leader_imbalance_check_interval(),
+        Some(Duration::from_secs(300)),
+        "Kafka's default: rebalance leaders every five minutes"
+    );
+    assert_eq!(cluster.leader_imbalance_percentage(), 10);
+}
+
+#[test]
+fn leader_rebalance_settings() {
+    let voters = "node_id = 1\ncontroller_quorum_voters = \"1@127.0.0.1:9093\"\n";
+    let config = parse(&format!(
+        "{MINIMAL}{voters}leader_imbalance_check_interval_seconds = \"30s\"\n\
+         leader_imbalance_per_broker_percentage = 0\n"
+    ));
+    let cluster = config.cluster().expect("a cluster");
+    assert_eq!(
+        cluster.leader_imbalance_check_interval(),
+        Some(Duration::from_secs(30))
+    );
+    assert_eq!(cluster.leader_imbalance_percentage(), 0);
+    let off = parse(&format!(
+        "{MINIMAL}{voters}auto_leader_rebalance_enable = false\n"
+    ));
+    assert_eq!(
+        off.cluster().unwrap().leader_imbalance_check_interval(),
+        None
+    );
+    assert_eq!(
+        errors(&format!(
+            "{MINIMAL}{voters}leader_imbalance_per_broker_percentage = 101\n"
+        )),
+        [
+            "weir.toml:6:42: broker.leader_imbalance_per_broker_percentage: must be at most 100, found 101"
+        ]
+    );
 }
 
 #[test]
