@@ -8,7 +8,8 @@
 //! joins and receives new partitions; `weir cluster status` names the partitions that lost
 //! a replica; a broker down while a topic is deleted drops its logs when it returns; a
 //! partition whose ISR died is led by an out-of-sync replica only when its topic allows
-//! unclean election; a returning broker leads its preferred partitions again.
+//! unclean election; a returning broker leads its preferred partitions again; a broker
+//! stopped gracefully hands its leadership over before it goes.
 
 #![allow(clippy::unwrap_used)]
 
@@ -485,6 +486,45 @@ async fn a_returning_broker_leads_its_preferred_partitions_again() {
         fully_replicated(m, &topic) && preferred_lead(m)
     });
     assert_eq!(led_by(&cluster, &topic, 1), led_by_1);
+    kafka::produce(&producer, &topic, &records(300));
+    let got = read_back(&cluster, &topic, 6);
+    kafka::assert_contiguous(&got);
+    assert_eq!(got.values().map(Vec::len).sum::<usize>(), 600);
+}
+
+/// Kafka's controlled shutdown: a broker stopped with SIGTERM first hands the partitions it
+/// leads to other in-sync replicas and leaves the ISRs it shares. With an eight-second
+/// session, the metadata read just after it exited already shows that (without the hand-over
+/// it would show the broker leading and in sync until its session ended), and an `acks=all`
+/// producer carries on at the new leaders.
+#[tokio::test]
+async fn a_stopping_broker_hands_its_leadership_over_first() {
+    let mut cluster = Cluster::start_with_timeouts(3, PATIENT_TIMEOUTS, "");
+    let topic = support::topic_name("handover");
+    create_topic(&cluster, &topic, 6, 3, &[("min.insync.replicas", "2")]).await;
+    let led_by_1 = led_by(&cluster, &topic, 1);
+    assert!(!led_by_1.is_empty(), "broker 1 leads some partitions");
+    let producer = kafka::producer(&cluster.bootstrap(), &[("acks", "all")]);
+    let records = |from: usize| -> Vec<Record> {
+        (from..from + 300)
+            .map(|i| Record::unkeyed(format!("v{i}")).with_partition((i % 6) as i32))
+            .collect()
+    };
+    kafka::produce(&producer, &topic, &records(0));
+
+    cluster.node(1).stop();
+    for p in 0..6 {
+        let (leader, _, isr) = cluster.partition(&topic, p).unwrap();
+        assert!(leader == 2 || leader == 3, "partition {p} led by {leader}");
+        assert!(!isr.contains(&1), "partition {p}: ISR {isr:?}");
+    }
+    assert!(
+        cluster.brokers[0]
+            .log_text()
+            .contains("handed leadership and ISR places over"),
+        "{}",
+        cluster.brokers[0].log_text()
+    );
     kafka::produce(&producer, &topic, &records(300));
     let got = read_back(&cluster, &topic, 6);
     kafka::assert_contiguous(&got);

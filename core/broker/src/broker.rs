@@ -152,6 +152,10 @@ impl Broker {
             .collect();
         shutdown.await;
         tracing::info!("shutting down");
+        if let Some(node) = self.cluster.get() {
+            // Still serving: clients are told of the new leaders while they move.
+            node.hand_over_leadership(&self).await;
+        }
         let _ = stop.send(true);
         for task in accepting {
             let _ = task.await;

@@ -17,6 +17,12 @@ pub(crate) enum ClusterCommand {
     },
     /// A broker missed its heartbeats: it leads nothing and leaves the ISRs.
     FenceBroker { id: i32 },
+    /// A broker is stopping gracefully (Kafka's controlled shutdown): the partitions it
+    /// leads move to another live in-sync replica, it leaves every ISR it is not the last
+    /// member of, and until it registers again it may neither rejoin an ISR nor be elected.
+    /// Never an unclean election: a partition it alone holds stays with it until it is
+    /// fenced when its session ends, as after a crash.
+    ShutDownBroker { id: i32 },
     /// A new topic; replicas are assigned when applied, over the brokers live then.
     CreateTopic {
         name: String,

@@ -86,6 +86,9 @@ pub(crate) struct Controller {
     /// The leader's duties (fencing, leader rebalance) and joining: stopped before the Raft
     /// node, so none is left waiting inside it for a commit that cannot come.
     duties: Mutex<Vec<JoinHandle<()>>>,
+    /// Set just before the Raft node stops: requests from peers still being handled (a
+    /// forwarded proposal that cannot commit without a quorum) are dropped then.
+    halted: watch::Sender<bool>,
 }
 
 impl std::fmt::Debug for Controller {
@@ -152,6 +155,7 @@ impl Controller {
             leader_contact: Mutex::new(None),
             stopping: AtomicBool::new(false),
             duties: Mutex::new(Vec::new()),
+            halted: watch::Sender::new(false),
         });
         tokio::spawn(Arc::clone(&controller).accept(listener));
         if config.voters().contains_key(&id) {
@@ -214,6 +218,7 @@ impl Controller {
             duty.abort();
         }
         tokio::time::sleep(SHUTDOWN_GRACE).await;
+        self.halted.send_replace(true);
         if let Err(e) = self.raft.shutdown().await {
             tracing::warn!(error = %e, "stopping the Raft node");
         }
@@ -339,7 +344,7 @@ impl Controller {
         let current = state
             .brokers
             .get(&id)
-            .is_some_and(|b| !b.fenced && b.host == host && b.port == port);
+            .is_some_and(|b| !b.fenced && !b.shutting_down && b.host == host && b.port == port);
         if !current {
             tracing::info!(broker = id, %host, port, "registering broker");
             let command = ClusterCommand::RegisterBroker {
@@ -380,7 +385,7 @@ impl Controller {
                     let previous = *self.leader_contact.lock();
                     liveness.start_term(term, now, previous, session, grace);
                 }
-                liveness.expired(&self.state().live_brokers(), now, session)
+                liveness.expired(&self.state().unfenced_brokers(), now, session)
             };
             for id in expired {
                 tracing::warn!(broker = id, timeout = ?self.config.session_timeout(), "broker missed its heartbeats; fencing it");
@@ -465,6 +470,7 @@ impl Controller {
     }
 
     async fn serve(self: Arc<Self>, mut stream: TcpStream, peer: SocketAddr) {
+        let mut halted = self.halted.subscribe();
         loop {
             let request = match read_frame::<ControllerRequest>(&mut stream).await {
                 Ok(Some(request)) => request,
@@ -474,7 +480,10 @@ impl Controller {
                     return;
                 }
             };
-            let response = self.handle(request).await;
+            let response = tokio::select! {
+                response = self.handle(request) => response,
+                _ = halted.wait_for(|halted| *halted) => return,
+            };
             if let Err(e) = write_frame(&mut stream, &response).await {
                 tracing::debug!(%peer, error = %e, "controller connection failed");
                 return;

@@ -3,6 +3,11 @@
 //! controller leader, and, for the partitions it leads, proposing ISR changes. Once at
 //! start, after catching up with the metadata, it deletes the logs of topics deleted while
 //! it was down, and from then on the copies of partitions it is no longer a replica of.
+//!
+//! A graceful stop is Kafka's controlled shutdown: heartbeats stop, and the controller moves
+//! the partitions the broker leads to their other in-sync replicas and takes it out of the
+//! ISRs while it still answers clients (with NOT_LEADER_OR_FOLLOWER, so they find the new
+//! leaders at once instead of after its session).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,6 +29,8 @@ const ISR_CHECK_INTERVAL: Duration = Duration::from_millis(200);
 #[derive(Debug)]
 pub(crate) struct ClusterNode {
     pub(crate) controller: Arc<Controller>,
+    /// Stopped first on a graceful stop: a heartbeat would register the broker again.
+    heartbeat: JoinHandle<()>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -44,7 +51,6 @@ impl ClusterNode {
                 Arc::clone(&controller),
                 caught_up_seen,
             )),
-            tokio::spawn(heartbeat(Arc::clone(broker), Arc::clone(&controller))),
             tokio::spawn(maintain_isr(Arc::clone(broker), Arc::clone(&controller))),
             tokio::spawn(catch_up(
                 Arc::clone(broker),
@@ -52,11 +58,52 @@ impl ClusterNode {
                 caught_up,
             )),
         ];
-        Ok(Self { controller, tasks })
+        let heartbeat = tokio::spawn(heartbeat(Arc::clone(broker), Arc::clone(&controller)));
+        Ok(Self {
+            controller,
+            heartbeat,
+            tasks,
+        })
+    }
+
+    /// Controlled shutdown: the partitions this broker leads move to other live in-sync
+    /// replicas and it leaves the ISRs it shares (`ShutDownBroker`), while it still answers
+    /// clients. Waits at most a session (what the controller would otherwise take to fence
+    /// it); without a quorum the broker stops anyway and is fenced when the controller is back.
+    pub(crate) async fn hand_over_leadership(&self, broker: &Broker) {
+        self.heartbeat.abort();
+        let me = broker.config.node_id();
+        if !self.controller.state().shares_an_isr(me) {
+            // Nothing to hand over (and no need to wait for a quorum that may be gone).
+            return;
+        }
+        let patience = broker
+            .config
+            .cluster()
+            .map_or(Duration::from_secs(9), |c| c.session_timeout());
+        let shut_down = self
+            .controller
+            .propose(ClusterCommand::ShutDownBroker { id: me });
+        match tokio::time::timeout(patience, shut_down).await {
+            Ok(Ok(Ok(()))) => {
+                tracing::info!("handed leadership and ISR places over to the other replicas")
+            }
+            Ok(Ok(Err(refusal))) => {
+                tracing::info!(%refusal, "the controller refused the hand-over before stopping")
+            }
+            Ok(Err(e)) => {
+                tracing::info!(error = %e, "no hand-over before stopping: the controller will fence this broker when its session ends")
+            }
+            Err(_) => tracing::info!(
+                ?patience,
+                "no hand-over before stopping: the controller did not commit it in time"
+            ),
+        }
     }
 
     /// Stops the loops and the Raft node.
     pub(crate) async fn stop(&self) {
+        self.heartbeat.abort();
         for task in &self.tasks {
             task.abort();
         }

@@ -21,6 +21,9 @@ pub(crate) struct BrokerInfo {
     pub(crate) port: i32,
     /// Fenced brokers missed their heartbeats: they lead nothing and are out of every ISR.
     pub(crate) fenced: bool,
+    /// Stopping gracefully: not elected, not let back into an ISR, until it registers again.
+    #[serde(default)]
+    pub(crate) shutting_down: bool,
 }
 
 /// One partition's replication state.
@@ -77,6 +80,7 @@ impl ClusterState {
                         host: host.clone(),
                         port: *port,
                         fenced: false,
+                        shutting_down: false,
                     },
                 );
                 self.elect_for_returning(*id);
@@ -88,6 +92,16 @@ impl ClusterState {
                 };
                 broker.fenced = true;
                 self.move_away_from(*id);
+                Ok(())
+            }
+            ClusterCommand::ShutDownBroker { id } => {
+                let Some(broker) = self.brokers.get_mut(id) else {
+                    return Err(Refusal::UnknownBroker(*id));
+                };
+                if !broker.fenced {
+                    broker.shutting_down = true;
+                    self.hand_over_from(*id);
+                }
                 Ok(())
             }
             ClusterCommand::CreateTopic {
@@ -157,7 +171,11 @@ impl ClusterState {
                 if state.leader != *leader || state.partition_epoch != *partition_epoch {
                     return Err(Refusal::StaleIsr);
                 }
-                let fenced = |r: &i32| self.brokers.get(r).is_none_or(|b| b.fenced);
+                let fenced = |r: &i32| {
+                    self.brokers
+                        .get(r)
+                        .is_none_or(|b| b.fenced || b.shutting_down)
+                };
                 let joining_fenced = isr.iter().any(|r| !state.isr.contains(r) && fenced(r));
                 if !isr.contains(leader)
                     || isr.iter().any(|r| !state.replicas.contains(r))
@@ -229,8 +247,17 @@ impl ClusterState {
             .get_mut(usize::try_from(partition).ok()?)
     }
 
-    /// Unfenced brokers, by id.
+    /// Brokers that may lead and join ISRs: neither fenced nor stopping, by id.
     pub(crate) fn live_brokers(&self) -> Vec<i32> {
+        self.brokers
+            .iter()
+            .filter(|(_, b)| !b.fenced && !b.shutting_down)
+            .map(|(id, _)| *id)
+            .collect()
+    }
+
+    /// Unfenced brokers, stopping ones included (they are fenced when their session ends).
+    pub(crate) fn unfenced_brokers(&self) -> Vec<i32> {
         self.brokers
             .iter()
             .filter(|(_, b)| !b.fenced)
@@ -305,6 +332,41 @@ impl ClusterState {
                     p.partition_epoch += 1;
                 }
             }
+        }
+    }
+
+    /// Whether `id`, live, is in an ISR with another live broker: something a controlled
+    /// shutdown would hand over.
+    pub(crate) fn shares_an_isr(&self, id: i32) -> bool {
+        let live = self.live_brokers();
+        live.contains(&id)
+            && self
+                .topics
+                .values()
+                .flat_map(|t| &t.partitions)
+                .any(|p| p.isr.contains(&id) && p.isr.iter().any(|r| *r != id && live.contains(r)))
+    }
+
+    /// Controlled shutdown of `id`: leadership to another live ISR member where there is one
+    /// (the partition is left alone where there is not), and out of every ISR it shares.
+    fn hand_over_from(&mut self, id: i32) {
+        let live = self.live_brokers();
+        for p in self.topics.values_mut().flat_map(|t| &mut t.partitions) {
+            if !p.isr.contains(&id) {
+                continue;
+            }
+            let successor = p.isr.iter().copied().find(|r| *r != id && live.contains(r));
+            if p.leader == id {
+                let Some(successor) = successor else {
+                    continue;
+                };
+                p.leader = successor;
+                p.leader_epoch += 1;
+            } else if p.isr.len() == 1 {
+                continue;
+            }
+            p.isr.retain(|r| *r != id);
+            p.partition_epoch += 1;
         }
     }
 
@@ -653,5 +715,65 @@ mod tests {
             imbalanced_brokers(&state, 0).is_empty(),
             "1 is out of the ISR"
         );
+    }
+
+    /// Controlled shutdown: leadership to a live ISR member and out of every shared ISR; a
+    /// partition the broker alone holds stays with it (no unclean election) until its session
+    /// ends; no way back into an ISR until it registers again.
+    #[test]
+    fn a_broker_shutting_down_hands_over_and_stays_out_until_it_registers() {
+        let mut state = three_brokers_one_topic();
+        state
+            .apply(&ClusterCommand::CreateTopic {
+                name: "u".into(),
+                id: Uuid::new_v4(),
+                partitions: 1,
+                replication_factor: 3,
+                configs: vec![("unclean.leader.election.enable".into(), "true".into())],
+            })
+            .unwrap();
+        let alone = &mut state.topics.get_mut("u").unwrap().partitions[0];
+        alone.leader = 1;
+        alone.isr = vec![1];
+        state
+            .apply(&ClusterCommand::ShutDownBroker { id: 1 })
+            .unwrap();
+        for p in &state.topics["t"].partitions {
+            assert_ne!(p.leader, 1, "{p:?}");
+            assert!(!p.isr.contains(&1) && p.isr.contains(&p.leader), "{p:?}");
+        }
+        let alone = &state.topics["u"].partitions[0];
+        assert_eq!(
+            (alone.leader, alone.isr.clone()),
+            (1, vec![1]),
+            "no unclean election"
+        );
+        assert_eq!(state.live_brokers(), vec![2, 3]);
+        assert_eq!(
+            state.unfenced_brokers(),
+            vec![1, 2, 3],
+            "fenced when its session ends"
+        );
+        assert!(!state.shares_an_isr(1) && state.shares_an_isr(2));
+        let p = state.topics["t"].partitions[0].clone();
+        let rejoin = ClusterCommand::AlterIsr {
+            topic: "t".into(),
+            partition: 0,
+            leader: p.leader,
+            partition_epoch: p.partition_epoch,
+            isr: p.replicas.clone(),
+        };
+        assert_eq!(state.apply(&rejoin), Err(Refusal::InvalidIsr));
+        register(&mut state, 1);
+        assert_eq!(state.apply(&rejoin), Ok(()), "back after registering again");
+
+        // Never registered again: fenced at the end of its session, as after a crash.
+        let mut state = three_brokers_one_topic();
+        state
+            .apply(&ClusterCommand::ShutDownBroker { id: 2 })
+            .unwrap();
+        state.apply(&ClusterCommand::FenceBroker { id: 2 }).unwrap();
+        assert!(state.brokers[&2].fenced);
+        assert!(state.topics["t"].partitions.iter().all(|p| p.leader != 2));
     }
 }
