@@ -14,6 +14,9 @@ pub(crate) enum ClusterCommand {
         host: String,
         port: i32,
         cluster_id: String,
+        /// Which run of the broker process (see `BrokerInfo::incarnation`).
+        #[serde(default)]
+        incarnation: u64,
     },
     /// A broker missed its heartbeats: it leads nothing and leaves the ISRs.
     FenceBroker { id: i32 },

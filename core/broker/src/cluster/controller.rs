@@ -86,6 +86,8 @@ pub(crate) struct Controller {
     /// The leader's duties (fencing, leader rebalance) and joining: stopped before the Raft
     /// node, so none is left waiting inside it for a commit that cannot come.
     duties: Mutex<Vec<JoinHandle<()>>>,
+    /// This run of the broker process (random at start), sent with every heartbeat.
+    incarnation: u64,
     /// Set just before the Raft node stops: requests from peers still being handled (a
     /// forwarded proposal that cannot commit without a quorum) are dropped then.
     halted: watch::Sender<bool>,
@@ -156,6 +158,7 @@ impl Controller {
             stopping: AtomicBool::new(false),
             duties: Mutex::new(Vec::new()),
             halted: watch::Sender::new(false),
+            incarnation: uuid::Uuid::new_v4().as_u64_pair().0,
         });
         tokio::spawn(Arc::clone(&controller).accept(listener));
         if config.voters().contains_key(&id) {
@@ -306,7 +309,8 @@ impl Controller {
             return;
         };
         if leader == self.node_id {
-            self.heartbeat_received(id, host.to_string(), port).await;
+            self.heartbeat_received(id, host.to_string(), port, self.incarnation)
+                .await;
             return;
         }
         let Some(address) = self.address_of(leader) else {
@@ -320,6 +324,7 @@ impl Controller {
                 id,
                 host: host.to_string(),
                 port,
+                incarnation: self.incarnation,
             };
             // Not a whole session: a call stuck on a leader that vanished (cut off, frozen)
             // must end in time for the next heartbeat to reach its successor, which gives
@@ -333,7 +338,13 @@ impl Controller {
     }
 
     /// On the leader: a broker is alive; register it if the metadata says otherwise.
-    async fn heartbeat_received(&self, id: i32, host: String, port: i32) -> ControllerResponse {
+    async fn heartbeat_received(
+        &self,
+        id: i32,
+        host: String,
+        port: i32,
+        incarnation: u64,
+    ) -> ControllerResponse {
         if self.leader() != Some(self.node_id) {
             return ControllerResponse::NotLeader {
                 leader: self.leader(),
@@ -341,10 +352,9 @@ impl Controller {
         }
         self.liveness.lock().heard(id, Instant::now());
         let state = self.state();
-        let current = state
-            .brokers
-            .get(&id)
-            .is_some_and(|b| !b.fenced && !b.shutting_down && b.host == host && b.port == port);
+        let current = state.brokers.get(&id).is_some_and(|b| {
+            !b.fenced && b.host == host && b.port == port && b.incarnation == incarnation
+        });
         if !current {
             tracing::info!(broker = id, %host, port, "registering broker");
             let command = ClusterCommand::RegisterBroker {
@@ -352,6 +362,7 @@ impl Controller {
                 host,
                 port,
                 cluster_id: self.cluster_id.clone(),
+                incarnation,
             };
             if let Err(e) = self.propose(command).await {
                 return ControllerResponse::Failed(e.to_string());
@@ -524,9 +535,12 @@ impl Controller {
                 }
                 Err(e) => ControllerResponse::Failed(e.to_string()),
             },
-            ControllerRequest::Heartbeat { id, host, port } => {
-                self.heartbeat_received(id, host, port).await
-            }
+            ControllerRequest::Heartbeat {
+                id,
+                host,
+                port,
+                incarnation,
+            } => self.heartbeat_received(id, host, port, incarnation).await,
             ControllerRequest::Join { id, address } => {
                 match self
                     .raft

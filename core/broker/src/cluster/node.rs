@@ -175,9 +175,13 @@ async fn maintain_isr(broker: Arc<Broker>, controller: Arc<Controller>) {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
+        let joinable = controller.state().live_brokers();
         for topic in broker.topics.list() {
             for partition in &topic.partitions {
-                let Some((term, isr)) = partition.replica.proposed_isr(lag_max, &partition.log)
+                let Some((term, isr)) =
+                    partition
+                        .replica
+                        .proposed_isr(lag_max, &partition.log, &joinable)
                 else {
                     continue;
                 };

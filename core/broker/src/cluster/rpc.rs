@@ -33,6 +33,9 @@ pub(crate) enum ControllerRequest {
         id: i32,
         host: String,
         port: i32,
+        /// Which run of the broker process: a new one registers again.
+        #[serde(default)]
+        incarnation: u64,
     },
     /// A broker that is not a voter asks to follow the metadata log as a learner.
     Join {

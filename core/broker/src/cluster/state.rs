@@ -24,6 +24,11 @@ pub(crate) struct BrokerInfo {
     /// Stopping gracefully: not elected, not let back into an ISR, until it registers again.
     #[serde(default)]
     pub(crate) shutting_down: bool,
+    /// Which run of the broker process registered: a heartbeat from another run (a restart)
+    /// registers it again, one from the same run (sent just before it began shutting down)
+    /// does not.
+    #[serde(default)]
+    pub(crate) incarnation: u64,
 }
 
 /// One partition's replication state.
@@ -70,6 +75,7 @@ impl ClusterState {
                 host,
                 port,
                 cluster_id,
+                incarnation,
             } => {
                 if self.cluster_id.is_empty() {
                     self.cluster_id = cluster_id.clone();
@@ -81,6 +87,7 @@ impl ClusterState {
                         port: *port,
                         fenced: false,
                         shutting_down: false,
+                        incarnation: *incarnation,
                     },
                 );
                 self.elect_for_returning(*id);
@@ -430,6 +437,7 @@ mod tests {
                 host: "127.0.0.1".into(),
                 port: 9000 + id,
                 cluster_id: "c".into(),
+                incarnation: 1,
             })
             .unwrap();
     }

@@ -200,17 +200,20 @@ impl ReplicaState {
         });
     }
 
-    /// The ISR the leader should propose now, if it should change.
+    /// The ISR the leader should propose now, if it should change. Only `joinable` brokers
+    /// (the metadata's live ones: not fenced, not shutting down) are proposed to join: the
+    /// metadata would refuse another, and the watermark would wait for it meanwhile.
     pub(crate) fn proposed_isr(
         &self,
         lag_max: Duration,
         log: &PartitionLog,
+        joinable: &[i32],
     ) -> Option<(LeaderTerm, Vec<i32>)> {
         let term = self.leader_term()?;
         let followers = self.followers.lock();
         // A leader's watermark, read without `role` (not to be taken under `followers`).
         let hw = (*self.high_watermark.borrow()).min(log.log_end_offset());
-        let proposed = isr::proposed_isr(
+        let mut proposed = isr::proposed_isr(
             term.node,
             &term.replicas,
             &term.isr,
@@ -219,6 +222,10 @@ impl ReplicaState {
             lag_max,
             Instant::now(),
         )?;
+        proposed.retain(|r| term.isr.contains(r) || joinable.contains(r));
+        if proposed.len() == term.isr.len() && proposed.iter().all(|r| term.isr.contains(r)) {
+            return None;
+        }
         // From now on the watermark waits for the replicas joining too (and for any an
         // earlier proposal in this partition epoch added: it may still be committed).
         let mut pending = self.proposed.lock();

@@ -40,7 +40,7 @@ fn a_proposed_replica_holds_the_watermark_until_the_proposal_is_refused() {
     // Broker 3, out of the ISR, caught up with the watermark: it is proposed back.
     replica.follower_fetched(3, 10, &log);
     assert_eq!(replica.high_watermark(&log), 10);
-    let (_, proposed) = replica.proposed_isr(LAG_MAX, &log).unwrap();
+    let (_, proposed) = replica.proposed_isr(LAG_MAX, &log, &[1, 2, 3]).unwrap();
     assert_eq!(proposed, [1, 2, 3]);
 
     append(&log, 5);
@@ -68,5 +68,25 @@ fn a_replica_not_heard_from_in_the_term_is_not_proposed() {
     // A new leader with nothing appended (watermark 0): broker 3 never fetched.
     replica.set_role(leading(&[1, 2]), &log);
     replica.follower_fetched(2, 0, &log);
-    assert_eq!(replica.proposed_isr(LAG_MAX, &log), None);
+    assert_eq!(replica.proposed_isr(LAG_MAX, &log, &[1, 2, 3]), None);
+}
+
+#[test]
+fn a_replica_the_metadata_would_refuse_is_not_proposed() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = PartitionLog::open(dir.path(), LogConfig::default(), Arc::new(SystemClock)).unwrap();
+    let replica = ReplicaState::offline();
+    replica.set_role(leading(&[1, 2]), &log);
+    append(&log, 10);
+    replica.follower_fetched(2, 10, &log);
+    // Broker 3 caught up, but it is shutting down (not live in the metadata).
+    replica.follower_fetched(3, 10, &log);
+    assert_eq!(replica.proposed_isr(LAG_MAX, &log, &[1, 2]), None);
+    append(&log, 5);
+    replica.follower_fetched(2, 15, &log);
+    assert_eq!(
+        replica.high_watermark(&log),
+        15,
+        "the watermark does not wait for it"
+    );
 }
