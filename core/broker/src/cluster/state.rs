@@ -459,6 +459,19 @@ mod tests {
         state
     }
 
+    /// Topic `u`: one partition on all three brokers, unclean election as given.
+    fn add_topic_u(state: &mut ClusterState, unclean: bool) {
+        state
+            .apply(&ClusterCommand::CreateTopic {
+                name: "u".into(),
+                id: Uuid::new_v4(),
+                partitions: 1,
+                replication_factor: 3,
+                configs: vec![("unclean.leader.election.enable".into(), unclean.to_string())],
+            })
+            .unwrap();
+    }
+
     #[test]
     fn assignment_spreads_leaders_over_live_brokers() {
         let state = three_brokers_one_topic();
@@ -524,15 +537,7 @@ mod tests {
     fn without_a_live_isr_member_only_an_unclean_topic_elects_another_replica() {
         for unclean in [false, true] {
             let mut state = three_brokers_one_topic();
-            state
-                .apply(&ClusterCommand::CreateTopic {
-                    name: "u".into(),
-                    id: Uuid::new_v4(),
-                    partitions: 1,
-                    replication_factor: 3,
-                    configs: vec![("unclean.leader.election.enable".into(), unclean.to_string())],
-                })
-                .unwrap();
+            add_topic_u(&mut state, unclean);
             let p = state.topics["u"].partitions[0].clone();
             // The ISR shrinks to the leader alone, then the leader dies.
             state
@@ -731,15 +736,7 @@ mod tests {
     #[test]
     fn a_broker_shutting_down_hands_over_and_stays_out_until_it_registers() {
         let mut state = three_brokers_one_topic();
-        state
-            .apply(&ClusterCommand::CreateTopic {
-                name: "u".into(),
-                id: Uuid::new_v4(),
-                partitions: 1,
-                replication_factor: 3,
-                configs: vec![("unclean.leader.election.enable".into(), "true".into())],
-            })
-            .unwrap();
+        add_topic_u(&mut state, true);
         let alone = &mut state.topics.get_mut("u").unwrap().partitions[0];
         alone.leader = 1;
         alone.isr = vec![1];

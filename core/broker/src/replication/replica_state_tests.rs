@@ -29,16 +29,22 @@ fn append(log: &PartitionLog, records: usize) {
     log.append(&mut batch, 0).unwrap();
 }
 
-#[test]
-fn a_proposed_replica_holds_the_watermark_until_the_proposal_is_refused() {
+/// Broker 1 leads with ISR [1, 2] and ten records; broker 3, out of the ISR, caught up.
+fn leading_with_3_caught_up() -> (tempfile::TempDir, PartitionLog, ReplicaState) {
     let dir = tempfile::tempdir().unwrap();
     let log = PartitionLog::open(dir.path(), LogConfig::default(), Arc::new(SystemClock)).unwrap();
     let replica = ReplicaState::offline();
     replica.set_role(leading(&[1, 2]), &log);
     append(&log, 10);
     replica.follower_fetched(2, 10, &log);
-    // Broker 3, out of the ISR, caught up with the watermark: it is proposed back.
     replica.follower_fetched(3, 10, &log);
+    (dir, log, replica)
+}
+
+#[test]
+fn a_proposed_replica_holds_the_watermark_until_the_proposal_is_refused() {
+    // Broker 3 caught up with the watermark: it is proposed back.
+    let (_dir, log, replica) = leading_with_3_caught_up();
     assert_eq!(replica.high_watermark(&log), 10);
     let (_, proposed) = replica.proposed_isr(LAG_MAX, &log, &[1, 2, 3]).unwrap();
     assert_eq!(proposed, [1, 2, 3]);
@@ -73,14 +79,8 @@ fn a_replica_not_heard_from_in_the_term_is_not_proposed() {
 
 #[test]
 fn a_replica_the_metadata_would_refuse_is_not_proposed() {
-    let dir = tempfile::tempdir().unwrap();
-    let log = PartitionLog::open(dir.path(), LogConfig::default(), Arc::new(SystemClock)).unwrap();
-    let replica = ReplicaState::offline();
-    replica.set_role(leading(&[1, 2]), &log);
-    append(&log, 10);
-    replica.follower_fetched(2, 10, &log);
     // Broker 3 caught up, but it is shutting down (not live in the metadata).
-    replica.follower_fetched(3, 10, &log);
+    let (_dir, log, replica) = leading_with_3_caught_up();
     assert_eq!(replica.proposed_isr(LAG_MAX, &log, &[1, 2]), None);
     append(&log, 5);
     replica.follower_fetched(2, 15, &log);
