@@ -459,6 +459,18 @@ mod tests {
         state
     }
 
+    /// What the leader of partition 0 of `t` proposes to make its ISR `isr`.
+    fn isr_change_of_t0(state: &ClusterState, isr: Vec<i32>) -> ClusterCommand {
+        let p = &state.topics["t"].partitions[0];
+        ClusterCommand::AlterIsr {
+            topic: "t".into(),
+            partition: 0,
+            leader: p.leader,
+            partition_epoch: p.partition_epoch,
+            isr,
+        }
+    }
+
     /// Topic `u`: one partition on all three brokers, unclean election as given.
     fn add_topic_u(state: &mut ClusterState, unclean: bool) {
         state
@@ -568,14 +580,7 @@ mod tests {
     fn a_fenced_broker_cannot_rejoin_the_isr() {
         let mut state = three_brokers_one_topic();
         state.apply(&ClusterCommand::FenceBroker { id: 3 }).unwrap();
-        let p = state.topics["t"].partitions[0].clone();
-        let rejoin = ClusterCommand::AlterIsr {
-            topic: "t".into(),
-            partition: 0,
-            leader: p.leader,
-            partition_epoch: p.partition_epoch,
-            isr: vec![1, 2, 3],
-        };
+        let rejoin = isr_change_of_t0(&state, vec![1, 2, 3]);
         assert_eq!(state.apply(&rejoin), Err(Refusal::InvalidIsr));
     }
 
@@ -760,14 +765,7 @@ mod tests {
             "fenced when its session ends"
         );
         assert!(!state.shares_an_isr(1) && state.shares_an_isr(2));
-        let p = state.topics["t"].partitions[0].clone();
-        let rejoin = ClusterCommand::AlterIsr {
-            topic: "t".into(),
-            partition: 0,
-            leader: p.leader,
-            partition_epoch: p.partition_epoch,
-            isr: p.replicas.clone(),
-        };
+        let rejoin = isr_change_of_t0(&state, vec![1, 2, 3]);
         assert_eq!(state.apply(&rejoin), Err(Refusal::InvalidIsr));
         register(&mut state, 1);
         assert_eq!(state.apply(&rejoin), Ok(()), "back after registering again");
