@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 
-use bytes::BytesMut;
+use bytes::{BufMut, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
@@ -114,10 +114,10 @@ async fn serve_connection(
                 "frame of {len} bytes exceeds socket_request_max_bytes ({max})"
             ));
         }
-        let mut frame = BytesMut::zeroed(len);
-        if let Err(e) = reader.read_exact(&mut frame).await {
-            break Err(format!("truncated frame: {e}"));
-        }
+        let frame = match read_frame(&mut reader, len).await {
+            Ok(frame) => frame,
+            Err(e) => break Err(format!("truncated frame: {e}")),
+        };
         match dispatch::dispatch(&broker, client_host, frame.freeze()).await {
             Ok(reply) => {
                 let queued = match reply {
@@ -138,4 +138,21 @@ async fn serve_connection(
     drop(queue);
     let _ = writing.await;
     result
+}
+
+/// Reads a frame body of `len` bytes into fresh capacity, which `read_buf` fills without
+/// the buffer being zeroed first (a produce frame is often a megabyte).
+async fn read_frame(
+    reader: &mut tokio::net::tcp::OwnedReadHalf,
+    len: usize,
+) -> std::io::Result<BytesMut> {
+    let mut frame = BytesMut::with_capacity(len);
+    while frame.len() < len {
+        let missing = len - frame.len();
+        let mut rest = (&mut frame).limit(missing);
+        if reader.read_buf(&mut rest).await? == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+    }
+    Ok(frame)
 }

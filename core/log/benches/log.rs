@@ -48,11 +48,11 @@ fn time_appends(batch: &[u8], mode: FlushMode, writers: u64, iters: u64) -> Dura
     let threads: Vec<_> = (0..writers)
         .map(|w| {
             let log = Arc::clone(&log);
-            let mut batch = batch.to_vec();
+            let batch = batch.to_vec();
             let n = iters / writers + u64::from(w < iters % writers);
             std::thread::spawn(move || {
                 for _ in 0..n {
-                    let info = log.append(&mut batch, 0).expect("append");
+                    let info = log.append(&batch, 0).expect("append");
                     log.make_durable(info.next_offset).expect("durable");
                 }
             })
@@ -142,7 +142,7 @@ fn reads(c: &mut Criterion) {
         let log = PartitionLog::open(&dir, config, Arc::new(SystemClock)).expect("open");
         let batch = BatchBuilder::new().records(1000, 1024).build();
         while log.size_bytes() < 1 << 30 {
-            log.append(&mut batch.clone(), 0).expect("append");
+            log.append(&batch, 0).expect("append");
         }
         log
     };

@@ -66,7 +66,7 @@ fn build(dir: &Path, bytes: u64) {
         .records(1000, 1024)
         .build();
     while log.size_bytes() < bytes {
-        log.append(&mut batch.clone(), 0).expect("append");
+        log.append(&batch, 0).expect("append");
     }
     log.close().expect("close");
     println!(

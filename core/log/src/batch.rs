@@ -169,6 +169,20 @@ pub fn set_leader_epoch(bytes: &mut [u8], epoch: i32) {
     bytes[EPOCH_AT..EPOCH_AT + 4].copy_from_slice(&epoch.to_be_bytes());
 }
 
+/// The leading bytes of a batch that a leader stamps: base offset, length (unchanged) and
+/// partition leader epoch. They lie outside the CRC, which starts at the magic byte.
+pub(crate) const STAMPED_LEN: usize = MAGIC_AT;
+
+/// The first [`STAMPED_LEN`] bytes of `batch` as the log writes them: with `header`'s base
+/// offset and leader epoch in place of the producer's.
+pub(crate) fn stamped_prefix(batch: &[u8], header: &BatchHeader) -> [u8; STAMPED_LEN] {
+    let mut prefix = [0u8; STAMPED_LEN];
+    prefix.copy_from_slice(&batch[..STAMPED_LEN]);
+    set_base_offset(&mut prefix, header.base_offset);
+    set_leader_epoch(&mut prefix, header.leader_epoch);
+    prefix
+}
+
 /// Splits a buffer of concatenated batches, validating each; fails on the first bad one
 /// or on trailing bytes that do not form a whole batch.
 pub fn validate_all(bytes: &[u8]) -> Result<Vec<(usize, BatchHeader)>, BatchError> {

@@ -381,8 +381,8 @@ mod tests {
             let log = PartitionLog::open(dir.path(), config(), Arc::new(SystemClock)).unwrap();
             for i in 0..20u8 {
                 let value = [i; 90];
-                let mut batch = BatchBuilder::new().record(Some(b"k"), &value).build();
-                log.append(&mut batch, 0).unwrap();
+                let batch = BatchBuilder::new().record(Some(b"k"), &value).build();
+                log.append(&batch, 0).unwrap();
             }
             let original = values_of(&log);
             let bases = log.segment_bases();

@@ -31,6 +31,7 @@ mod read;
 pub mod records;
 mod retention;
 mod segment;
+mod stamped_write;
 mod store;
 pub mod testing;
 mod topic;

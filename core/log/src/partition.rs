@@ -306,8 +306,9 @@ impl PartitionLog {
     /// Appends one or more concatenated batches as the leader in `leader_epoch`: validates
     /// all of them first (nothing is written if any is bad), assigns contiguous offsets and
     /// the epoch, and writes them. The bytes are in the page cache on return; call
-    /// [`make_durable`](Self::make_durable) before acknowledging.
-    pub fn append(&self, records: &mut [u8], leader_epoch: i32) -> Result<AppendInfo, AppendError> {
+    /// [`make_durable`](Self::make_durable) before acknowledging. `records` is left as it
+    /// was: the offsets and epoch are stamped on the way to the file.
+    pub fn append(&self, records: &[u8], leader_epoch: i32) -> Result<AppendInfo, AppendError> {
         let mut batches = batch::validate_all(records)?;
         let max_batch = self.state.read().config.max_batch_bytes;
         for (_, header) in &batches {
@@ -331,10 +332,7 @@ impl PartitionLog {
         self.check_writable(&state)?;
         let first = state.next_offset();
         let mut next = first;
-        for (at, header) in &mut batches {
-            let bytes = &mut records[*at..*at + header.total_len()];
-            batch::set_base_offset(bytes, next as i64);
-            batch::set_leader_epoch(bytes, leader_epoch);
+        for (_, header) in &mut batches {
             header.base_offset = next as i64;
             header.leader_epoch = leader_epoch;
             next = header.next_offset() as u64;

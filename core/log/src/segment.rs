@@ -13,6 +13,7 @@ use crate::batch::{self, BatchHeader, HEADER_LEN};
 use crate::error::IoError;
 use crate::index::{IndexFile, OffsetEntry, TimeEntry};
 use crate::read::FileSlice;
+use crate::stamped_write;
 
 /// File name stem of the segment starting at `base`.
 pub(crate) fn file_stem(base: u64) -> String {
@@ -278,8 +279,9 @@ impl Segment {
         next
     }
 
-    /// Appends already validated batches (`bytes`, split at `batches`). On a write error the
-    /// file is cut back to its previous size; an error from that is returned as well.
+    /// Appends already validated batches (`bytes`, split at `batches`, written with the base
+    /// offsets and epochs their headers carry). On a write error the file is cut back to its
+    /// previous size; an error from that is returned as well.
     pub(crate) fn append(
         &mut self,
         bytes: &[u8],
@@ -287,7 +289,7 @@ impl Segment {
         index_interval: u32,
         now_ms: i64,
     ) -> Result<(), AppendFailure> {
-        if let Err(e) = self.log.write_all_at(bytes, self.size) {
+        if let Err(e) = stamped_write::write_all_at(&self.log, bytes, batches, self.size) {
             let write = IoError::new("writing", &self.log_path, e);
             return match self.log.set_len(self.size) {
                 Ok(()) => Err(AppendFailure::Clean(write)),

@@ -63,7 +63,7 @@ fn put(log: &PartitionLog, ts: i64, records: &[(&[u8], Option<&[u8]>)]) {
             None => builder.tombstone(key),
         };
     }
-    log.append(&mut builder.build(), 0).unwrap();
+    log.append(&builder.build(), 0).unwrap();
 }
 
 /// What compaction must leave: in `sealed_end`'s prefix the newest record per key, every
@@ -116,7 +116,7 @@ fn keeps_the_newest_record_of_each_key_with_offsets_and_survives_reopen() {
             let start = log.log_end_offset() as i64;
             if unkeyed {
                 log.append(
-                    &mut BatchBuilder::new().base_timestamp(ts).records(1, 5).build(),
+                    &BatchBuilder::new().base_timestamp(ts).records(1, 5).build(),
                     0,
                 )
                 .unwrap();

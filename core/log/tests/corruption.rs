@@ -13,9 +13,9 @@ fn fill(dir: &std::path::Path, batches: usize) -> Vec<u64> {
     let log = open(dir, small_config(1 << 20, 512));
     let mut sizes = Vec::new();
     for i in 0..batches {
-        let mut b = batch(10, 90, i as i64);
+        let b = batch(10, 90, i as i64);
         sizes.push(b.len() as u64);
-        log.append(&mut b, 0).unwrap();
+        log.append(&b, 0).unwrap();
     }
     drop(log); // no close: the next open recovers
     sizes
@@ -55,7 +55,7 @@ fn a_flipped_byte_mid_segment_truncates_at_the_last_good_batch() {
     assert_eq!(std::fs::metadata(&path).unwrap().len(), batch_len * 8);
     assert_eq!(read_all(&log, 0, 1 << 20).len(), 8);
     // The log goes on from the cut.
-    assert_eq!(log.append(&mut batch(1, 1, 0), 0).unwrap().first_offset, 80);
+    assert_eq!(log.append(&batch(1, 1, 0), 0).unwrap().first_offset, 80);
 }
 
 #[test]
@@ -85,7 +85,7 @@ fn corruption_in_an_earlier_segment_drops_the_segments_after_it() {
     let config = small_config(2000, 512);
     let log = open(dir.path(), config);
     for i in 0..30 {
-        log.append(&mut batch(10, 90, i), 0).unwrap();
+        log.append(&batch(10, 90, i), 0).unwrap();
     }
     let bases = log.segment_bases();
     assert!(bases.len() > 3);

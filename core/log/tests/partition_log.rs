@@ -33,7 +33,10 @@ impl Model {
 
     fn append(&mut self, log: &PartitionLog, (count, size, ts): (usize, usize, i64)) {
         let mut bytes = batch(count, size, ts);
-        let info = log.append(&mut bytes, 3).unwrap();
+        let info = log.append(&bytes, 3).unwrap();
+        // What a read returns: the batch as the log stamped it.
+        weir_log::batch::set_base_offset(&mut bytes, info.first_offset as i64);
+        weir_log::batch::set_leader_epoch(&mut bytes, 3);
         assert_eq!(
             info.first_offset,
             self.next_offset(),
@@ -144,8 +147,8 @@ fn offsets_start_at_zero_and_roll_keeps_them_contiguous() {
     let log = open(dir.path(), small_config(1024, 100));
     let mut next = 0;
     for i in 0..50 {
-        let mut b = batch(4, 50, i);
-        let info = log.append(&mut b, 0).unwrap();
+        let b = batch(4, 50, i);
+        let info = log.append(&b, 0).unwrap();
         assert_eq!(info.first_offset, next);
         next = info.next_offset;
     }
@@ -170,7 +173,7 @@ fn header_scans_visit_every_batch_from_an_offset_across_segments() {
     let dir = tempfile::tempdir().unwrap();
     let log = open(dir.path(), small_config(1500, 100));
     for i in 0..30 {
-        log.append(&mut batch(2, 100, i), 0).unwrap();
+        log.append(&batch(2, 100, i), 0).unwrap();
     }
     assert!(log.segment_count() > 3);
     let mut bases = Vec::new();
@@ -184,9 +187,9 @@ fn reads_respect_the_byte_limit_but_return_at_least_one_batch() {
     let log = open(dir.path(), small_config(1 << 20, 0));
     let mut sizes = Vec::new();
     for _ in 0..10 {
-        let mut b = batch(10, 100, 0);
+        let b = batch(10, 100, 0);
         sizes.push(b.len() as u64);
-        log.append(&mut b, 0).unwrap();
+        log.append(&b, 0).unwrap();
     }
     let one = log.read(0, 1, None).unwrap();
     assert_eq!(one.len(), sizes[0]);
@@ -214,7 +217,7 @@ fn reads_respect_the_byte_limit_but_return_at_least_one_batch() {
 fn invalid_batches_are_rejected_and_leave_the_log_unchanged() {
     let dir = tempfile::tempdir().unwrap();
     let log = open(dir.path(), small_config(1 << 20, 4096));
-    log.append(&mut batch(3, 10, 0), 0).unwrap();
+    log.append(&batch(3, 10, 0), 0).unwrap();
     let size = log.size_bytes();
 
     let good = batch(3, 10, 0);
@@ -222,28 +225,28 @@ fn invalid_batches_are_rejected_and_leave_the_log_unchanged() {
     *bad_crc.last_mut().unwrap() ^= 1;
     let mut bad_magic = good.clone();
     bad_magic[16] = 1;
-    let mut truncated = good[..good.len() - 3].to_vec();
+    let truncated = good[..good.len() - 3].to_vec();
     // A good batch followed by a bad one: neither is written.
-    let mut good_then_bad = [good.clone(), bad_crc.clone()].concat();
+    let good_then_bad = [good.clone(), bad_crc.clone()].concat();
 
     assert!(matches!(
-        log.append(&mut bad_crc, 0),
+        log.append(&bad_crc, 0),
         Err(AppendError::InvalidBatch(BatchError::CrcMismatch { .. }))
     ));
     assert!(matches!(
-        log.append(&mut bad_magic, 0),
+        log.append(&bad_magic, 0),
         Err(AppendError::InvalidBatch(BatchError::UnsupportedMagic(1)))
     ));
     assert!(matches!(
-        log.append(&mut truncated, 0),
+        log.append(&truncated, 0),
         Err(AppendError::InvalidBatch(BatchError::Truncated { .. }))
     ));
     assert!(matches!(
-        log.append(&mut good_then_bad, 0),
+        log.append(&good_then_bad, 0),
         Err(AppendError::InvalidBatch(BatchError::CrcMismatch { .. }))
     ));
     assert!(matches!(
-        log.append(&mut [], 0),
+        log.append(&[], 0),
         Err(AppendError::InvalidBatch(BatchError::Empty))
     ));
     assert_eq!(log.log_end_offset(), 3);
@@ -263,7 +266,7 @@ fn oversized_batches_are_rejected() {
     };
     let log = open(dir.path(), config);
     assert!(matches!(
-        log.append(&mut batch(10, 100, 0), 0),
+        log.append(&batch(10, 100, 0), 0),
         Err(AppendError::InvalidBatch(BatchError::TooLarge {
             limit: 500,
             ..
@@ -277,7 +280,7 @@ fn replicated_appends_keep_offsets_and_epochs_and_must_be_contiguous() {
     let leader = open(dir.path().join("leader").as_path(), small_config(2048, 0));
     let follower = open(dir.path().join("follower").as_path(), small_config(2048, 0));
     for epoch in [1, 1, 2, 5] {
-        leader.append(&mut batch(5, 100, 0), epoch).unwrap();
+        leader.append(&batch(5, 100, 0), epoch).unwrap();
     }
     let all: Vec<u8> = read_all(&leader, 0, 1 << 20)
         .into_iter()
@@ -327,7 +330,7 @@ fn fsync_group_commit_shares_syncs_between_concurrent_appenders() {
             let log = Arc::clone(&log);
             std::thread::spawn(move || {
                 for _ in 0..50 {
-                    let info = log.append(&mut batch(1, 100, 0), 0).unwrap();
+                    let info = log.append(&batch(1, 100, 0), 0).unwrap();
                     log.make_durable(info.next_offset).unwrap();
                     assert!(log.synced_offset() >= info.next_offset);
                     assert!(log.is_durable(info.next_offset));
@@ -340,7 +343,7 @@ fn fsync_group_commit_shares_syncs_between_concurrent_appenders() {
     }
     assert_eq!(log.log_end_offset(), 400);
     assert_eq!(log.synced_offset(), 400);
-    let info = log.append(&mut batch(1, 100, 0), 0).unwrap();
+    let info = log.append(&batch(1, 100, 0), 0).unwrap();
     assert!(
         !log.is_durable(info.next_offset),
         "an fsync log's unsynced append"
@@ -365,7 +368,7 @@ fn page_cache_mode_syncs_on_flush_messages_and_flush_ms() {
         ..small_config(1 << 20, 4096)
     };
     let log = open_with_clock(dir.path(), config, Arc::clone(&clock));
-    let info = log.append(&mut batch(5, 10, 0), 0).unwrap();
+    let info = log.append(&batch(5, 10, 0), 0).unwrap();
     assert!(log.is_durable(info.next_offset), "nothing to sync yet");
     log.make_durable(info.next_offset).unwrap();
     assert_eq!(
@@ -373,11 +376,11 @@ fn page_cache_mode_syncs_on_flush_messages_and_flush_ms() {
         0,
         "page cache mode does not sync every append"
     );
-    let info = log.append(&mut batch(5, 10, 0), 0).unwrap();
+    let info = log.append(&batch(5, 10, 0), 0).unwrap();
     assert!(!log.is_durable(info.next_offset), "flush.messages is due");
     log.make_durable(info.next_offset).unwrap();
     assert_eq!(log.synced_offset(), 10, "flush.messages reached");
-    log.append(&mut batch(1, 10, 0), 0).unwrap();
+    log.append(&batch(1, 10, 0), 0).unwrap();
     log.flush_if_due().unwrap();
     assert_eq!(log.synced_offset(), 10);
     clock.advance(500);
@@ -394,12 +397,12 @@ fn segment_age_rolls_with_an_injected_clock() {
         ..small_config(1 << 30, 4096)
     };
     let log = open_with_clock(dir.path(), config, Arc::clone(&clock));
-    log.append(&mut batch(1, 10, 0), 0).unwrap();
+    log.append(&batch(1, 10, 0), 0).unwrap();
     clock.advance(59_000);
-    log.append(&mut batch(1, 10, 0), 0).unwrap();
+    log.append(&batch(1, 10, 0), 0).unwrap();
     assert_eq!(log.segment_count(), 1);
     clock.advance(1_000);
-    log.append(&mut batch(1, 10, 0), 0).unwrap();
+    log.append(&batch(1, 10, 0), 0).unwrap();
     assert_eq!(log.segment_bases(), vec![0, 2]);
 }
 
@@ -415,12 +418,12 @@ fn retention_by_time_deletes_old_segments_and_persists_the_log_start() {
     let log = open_with_clock(dir.path(), config, Arc::clone(&clock));
     // Old records: three days ago; then fresh ones.
     for _ in 0..10 {
-        log.append(&mut batch(2, 200, now - 3 * DAY.as_millis() as i64), 0)
+        log.append(&batch(2, 200, now - 3 * DAY.as_millis() as i64), 0)
             .unwrap();
     }
     let old_end = log.log_end_offset();
     for _ in 0..10 {
-        log.append(&mut batch(2, 200, now), 0).unwrap();
+        log.append(&batch(2, 200, now), 0).unwrap();
     }
     let before = log.segment_count();
     let outcome = log.enforce_retention().unwrap();
@@ -455,10 +458,7 @@ fn retention_by_time_deletes_old_segments_and_persists_the_log_start() {
     assert_eq!(log.log_start_offset(), 40);
     assert_eq!(log.log_end_offset(), 40);
     assert_eq!(log.size_bytes(), 0);
-    assert_eq!(
-        log.append(&mut batch(1, 1, now), 0).unwrap().first_offset,
-        40
-    );
+    assert_eq!(log.append(&batch(1, 1, now), 0).unwrap().first_offset, 40);
 }
 
 #[test]
@@ -471,7 +471,7 @@ fn retention_by_size_keeps_the_log_under_the_limit() {
     };
     let log = open_with_clock(dir.path(), config, clock);
     for _ in 0..50 {
-        log.append(&mut batch(1, 200, 0), 0).unwrap();
+        log.append(&batch(1, 200, 0), 0).unwrap();
     }
     let total = log.size_bytes();
     assert!(total > 10_000);
@@ -492,7 +492,7 @@ fn a_missing_index_is_rebuilt_on_open() {
     let config = small_config(2000, 100);
     let log = open(dir.path(), config);
     for i in 0..40 {
-        log.append(&mut batch(3, 100, i), 0).unwrap();
+        log.append(&batch(3, 100, i), 0).unwrap();
     }
     log.close().unwrap();
     drop(log);

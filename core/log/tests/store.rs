@@ -27,7 +27,7 @@ fn new_partitions_go_to_the_emptiest_dir_and_are_found_again_on_restart() {
         let store = LogStore::open(&dirs, config, Arc::new(SystemClock)).unwrap();
         for p in 0..6 {
             let log = store.create(&tp("orders", p), config).unwrap();
-            log.append(&mut batch(p as usize + 1, 10, 0), 0).unwrap();
+            log.append(&batch(p as usize + 1, 10, 0), 0).unwrap();
         }
         for dir in &dirs {
             let count = std::fs::read_dir(dir)
@@ -100,7 +100,7 @@ fn the_maintenance_thread_runs_retention_periodically() {
         Arc::new(LogStore::open(&dirs, config, Arc::clone(&clock) as Arc<dyn Clock>).unwrap());
     let log = store.create(&tp("t", 0), config).unwrap();
     for _ in 0..20 {
-        log.append(&mut batch(1, 300, clock.now_ms()), 0).unwrap();
+        log.append(&batch(1, 300, clock.now_ms()), 0).unwrap();
     }
     let task = store.start_maintenance(Duration::from_millis(20));
     clock.advance(2 * DAY.as_millis() as i64);

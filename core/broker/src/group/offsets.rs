@@ -263,7 +263,7 @@ impl OffsetStore {
         if !batch.is_empty() {
             bytes.extend(record_batch::encode(now_ms, &batch));
         }
-        let info = self.log.append(&mut bytes, 0)?;
+        let info = self.log.append(&bytes, 0)?;
         for (key, value) in records {
             self.apply(key, value);
         }

@@ -10,7 +10,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::BytesMut;
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
@@ -92,8 +91,7 @@ pub(crate) fn handle(ctx: Context, request: ProduceRequest) -> Reply {
                         return Err(ResponseError::NotLeaderOrFollower);
                     }
                 };
-                let mut bytes = BytesMut::from(&records[..]);
-                let info = append(partition, &mut bytes, epoch).map_err(|error| {
+                let info = append(partition, records, epoch).map_err(|error| {
                     tracing::warn!(topic = %topic.name, partition = data.index, %error, "rejected produce");
                     error.code()
                 })?;
@@ -225,20 +223,21 @@ async fn wait_replicated(p: &Pending, deadline: tokio::time::Instant) -> Option<
 
 /// Appends a partition's batches, checking idempotent producers' sequences first under the
 /// partition's producer lock so that the check and the append see the same log.
-fn append(
-    partition: &Partition,
-    bytes: &mut BytesMut,
-    epoch: i32,
-) -> Result<Appended, ProduceError> {
+fn append(partition: &Partition, bytes: &[u8], epoch: i32) -> Result<Appended, ProduceError> {
     let mut producers = partition.producers.lock();
-    for header in headers(bytes) {
-        if let SequenceCheck::Duplicate { base_offset } = producers.check(&header)? {
+    let mut headers = headers(bytes);
+    for header in &headers {
+        if let SequenceCheck::Duplicate { base_offset } = producers.check(header)? {
             return Ok(Appended::Duplicate { base_offset });
         }
     }
     let info = partition.log.append(bytes, epoch)?;
-    for header in headers(bytes) {
-        producers.record(&header);
+    // The log stamped the offsets on its copy only; the producer state keeps them per batch.
+    let mut next = info.first_offset as i64;
+    for header in &mut headers {
+        header.base_offset = next;
+        next = header.next_offset();
+        producers.record(header);
     }
     Ok(Appended::New(info))
 }

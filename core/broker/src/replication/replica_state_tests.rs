@@ -25,8 +25,8 @@ fn leading(isr: &[i32]) -> Role {
 }
 
 fn append(log: &PartitionLog, records: usize) {
-    let mut batch = BatchBuilder::new().records(records, 8).build();
-    log.append(&mut batch, 0).unwrap();
+    let batch = BatchBuilder::new().records(records, 8).build();
+    log.append(&batch, 0).unwrap();
 }
 
 /// Broker 1 leads with ISR [1, 2] and ten records; broker 3, out of the ISR, caught up.

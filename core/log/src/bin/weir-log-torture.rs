@@ -69,7 +69,7 @@ fn fill_until_full(dir: &std::path::Path, limit: u64) {
         });
     let batch = BatchBuilder::new().records(10, 300).build();
     loop {
-        match log.append(&mut batch.clone(), 1) {
+        match log.append(&batch, 1) {
             Ok(info) => {
                 log.make_durable(info.next_offset).expect("sync");
                 println!("{} {} 0", info.first_offset, info.next_offset);
@@ -84,7 +84,7 @@ fn fill_until_full(dir: &std::path::Path, limit: u64) {
     println!("end {end} {size}");
     for _ in 0..3 {
         assert!(
-            log.append(&mut batch.clone(), 1).is_err(),
+            log.append(&batch, 1).is_err(),
             "append past the limit succeeded"
         );
         assert_eq!(
@@ -125,11 +125,11 @@ fn write_forever(log: &PartitionLog, mut state: u64) {
         state ^= state << 17;
         let records = 1 + (state % 40) as usize;
         let value_len = (state >> 8) as usize % 400;
-        let mut batch = BatchBuilder::new()
+        let batch = BatchBuilder::new()
             .base_timestamp((state >> 20) as i64 % 1_000_000)
             .records(records, value_len)
             .build();
-        let info = match log.append(&mut batch, 1) {
+        let info = match log.append(&batch, 1) {
             Ok(info) => info,
             Err(e) => {
                 eprintln!("append failed: {e}");
