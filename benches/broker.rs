@@ -16,6 +16,7 @@ mod support;
 
 mod common;
 
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -38,19 +39,24 @@ const THROUGHPUT_RUNS: [(usize, u64, i32); 4] = [
 
 /// Producer throughput against the broker at `addr`, one run per `THROUGHPUT_RUNS` entry:
 /// records a second for each.
-fn throughput(addr: &str, scale: u64, dd: f64) -> Vec<f64> {
-    println!("| record | partitions | records | msgs/s | MB/s | of dd |");
-    println!("|---|---|---|---|---|---|");
+///
+/// `dd` runs in `dd_dir` right before each run, so that each ratio compares the broker with
+/// the disk in the same state: on a VM the same `dd` reads from a few hundred MB/s to over
+/// 2 GB/s depending on whether the page cache can reuse memory just freed (see the README).
+fn throughput(addr: &str, scale: u64, dd_dir: &Path) -> Vec<f64> {
+    println!("| record | partitions | records | msgs/s | MB/s | dd just before | of dd |");
+    println!("|---|---|---|---|---|---|---|");
     let mut rates = Vec::new();
     for (size, count, partitions) in THROUGHPUT_RUNS {
         let topic = format!("produce-{size}-{partitions}");
         create_topic(addr, &topic, partitions);
         let producer = producer(addr, "5", "1");
         let count = count / scale;
+        let dd = common::dd(dd_dir);
         let seconds = produce(&producer, &topic, partitions, count, size);
         let mb_s = (count * size as u64) as f64 / MB / seconds;
         println!(
-            "| {size} B | {partitions} | {count} | {:.0} | {mb_s:.1} | {:.0}% |",
+            "| {size} B | {partitions} | {count} | {:.0} | {mb_s:.1} | {dd:.0} MB/s | {:.0}% |",
             count as f64 / seconds,
             100.0 * mb_s / dd
         );
@@ -108,9 +114,10 @@ impl Drop for Tansu {
     }
 }
 
-fn throughput_phase(broker: &Broker, scale: u64, dd: f64) {
+fn throughput_phase(broker: &Broker, scale: u64) {
     println!("\n## producer throughput (acks=1, linger.ms=5, batches up to 1 MB / 10000 records)");
-    let weir = throughput(&broker.addr(), scale, dd);
+    let dd_dir = broker.data_dir();
+    let weir = throughput(&broker.addr(), scale, &dd_dir);
     let Some(binary) = std::env::var_os("WEIR_BENCH_TANSU") else {
         return;
     };
@@ -119,7 +126,7 @@ fn throughput_phase(broker: &Broker, scale: u64, dd: f64) {
         "\n## the same against {} (`tansu broker --storage-engine memory://tansu/`, in memory)",
         tansu.version
     );
-    let theirs = throughput(&tansu.addr, scale, dd);
+    let theirs = throughput(&tansu.addr, scale, &dd_dir);
     let rss = support::peak_rss_kib(tansu.child.id()).unwrap_or(0);
     println!("tansu peak RSS: {:.1} MiB (VmHWM)", rss as f64 / 1024.0);
     let version = tansu.version.clone();
@@ -188,7 +195,7 @@ fn main() {
     let only = std::env::var("WEIR_BENCH_ONLY").unwrap_or_default();
     let run = |phase: &str| only.is_empty() || only.split(',').any(|p| p == phase);
     if run("throughput") {
-        throughput_phase(&fsync, scale, dd_before);
+        throughput_phase(&fsync, scale);
     }
     if run("backlog") {
         backlog(&fsync, scale);
