@@ -170,6 +170,9 @@ fn backlog(broker: &Broker, scale: u64) {
 fn latency(broker: &Broker, label: &str, linger_ms: &str, seconds: u64) {
     let topic = format!("latency-{label}-{linger_ms}");
     create_topic(&broker.addr(), &topic, 1);
+    // Measure this run's own writes, not the writeback of the gigabytes the throughput and
+    // backlog phases left dirty (as the client bench does).
+    common::settle_disk();
     let run = common::rdkafka_latency(&broker.addr(), &topic, linger_ms, seconds);
     println!("| {label} | {linger_ms} | {run} |");
 }
