@@ -351,11 +351,7 @@ impl Controller {
             };
         }
         self.liveness.lock().heard(id, Instant::now());
-        let state = self.state();
-        let current = state.brokers.get(&id).is_some_and(|b| {
-            !b.fenced && b.host == host && b.port == port && b.incarnation == incarnation
-        });
-        if !current {
+        if !self.state().is_registered_as(id, &host, port, incarnation) {
             tracing::info!(broker = id, %host, port, "registering broker");
             let command = ClusterCommand::RegisterBroker {
                 id,

@@ -32,6 +32,9 @@ pub(crate) struct ClusterNode {
     /// Stopped first on a graceful stop: a heartbeat would register the broker again.
     heartbeat: JoinHandle<()>,
     tasks: Vec<JoinHandle<()>>,
+    /// How long the controller waits before fencing a silent broker: the longest a graceful
+    /// stop waits for its hand-over.
+    session_timeout: Duration,
 }
 
 impl ClusterNode {
@@ -63,6 +66,7 @@ impl ClusterNode {
             controller,
             heartbeat,
             tasks,
+            session_timeout: config.session_timeout(),
         })
     }
 
@@ -77,10 +81,7 @@ impl ClusterNode {
             // Nothing to hand over (and no need to wait for a quorum that may be gone).
             return;
         }
-        let patience = broker
-            .config
-            .cluster()
-            .map_or(Duration::from_secs(9), |c| c.session_timeout());
+        let patience = self.session_timeout;
         let shut_down = self
             .controller
             .propose(ClusterCommand::ShutDownBroker { id: me });

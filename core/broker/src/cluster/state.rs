@@ -256,18 +256,34 @@ impl ClusterState {
 
     /// Brokers that may lead and join ISRs: neither fenced nor stopping, by id.
     pub(crate) fn live_brokers(&self) -> Vec<i32> {
-        self.brokers
-            .iter()
-            .filter(|(_, b)| !b.fenced && !b.shutting_down)
-            .map(|(id, _)| *id)
-            .collect()
+        self.brokers_where(|b| !b.fenced && !b.shutting_down)
     }
 
     /// Unfenced brokers, stopping ones included (they are fenced when their session ends).
     pub(crate) fn unfenced_brokers(&self) -> Vec<i32> {
+        self.brokers_where(|b| !b.fenced)
+    }
+
+    /// Whether a heartbeat from broker `id` at `host:port`, run `incarnation`, finds it
+    /// registered as it is: if not (never registered, fenced, moved, or restarted), the
+    /// controller registers it again. A heartbeat its run sent just before it began a
+    /// controlled shutdown is current, so it does not undo the shutdown.
+    pub(crate) fn is_registered_as(
+        &self,
+        id: i32,
+        host: &str,
+        port: i32,
+        incarnation: u64,
+    ) -> bool {
+        self.brokers.get(&id).is_some_and(|b| {
+            !b.fenced && b.host == host && b.port == port && b.incarnation == incarnation
+        })
+    }
+
+    fn brokers_where(&self, keep: impl Fn(&BrokerInfo) -> bool) -> Vec<i32> {
         self.brokers
             .iter()
-            .filter(|(_, b)| !b.fenced)
+            .filter(|(_, b)| keep(b))
             .map(|(id, _)| *id)
             .collect()
     }
@@ -769,6 +785,28 @@ mod tests {
         assert_eq!(state.apply(&rejoin), Err(Refusal::InvalidIsr));
         register(&mut state, 1);
         assert_eq!(state.apply(&rejoin), Ok(()), "back after registering again");
+
+        // Heartbeats: one its run sent before stopping does not register it again (that
+        // would clear the shutdown); one from a restart, or after fencing or a move, does.
+        let mut state = three_brokers_one_topic();
+        state
+            .apply(&ClusterCommand::ShutDownBroker { id: 1 })
+            .unwrap();
+        assert!(
+            state.is_registered_as(1, "127.0.0.1", 9001, 1),
+            "late heartbeat"
+        );
+        assert!(
+            !state.is_registered_as(1, "127.0.0.1", 9001, 2),
+            "restarted"
+        );
+        assert!(!state.is_registered_as(1, "127.0.0.1", 9100, 1), "moved");
+        assert!(
+            !state.is_registered_as(4, "127.0.0.1", 9004, 1),
+            "never registered"
+        );
+        state.apply(&ClusterCommand::FenceBroker { id: 1 }).unwrap();
+        assert!(!state.is_registered_as(1, "127.0.0.1", 9001, 1), "fenced");
 
         // Never registered again: fenced at the end of its session, as after a crash.
         let mut state = three_brokers_one_topic();
