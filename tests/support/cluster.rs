@@ -269,7 +269,18 @@ pub fn read_back(cluster: &Cluster, topic: &str, partitions: i32) -> BTreeMap<i3
     let mut assignment = TopicPartitionList::new();
     let mut total = 0;
     for p in 0..partitions {
-        let (_, high) = consumer.fetch_watermarks(topic, p, PATIENCE).unwrap();
+        // A broker still applying a leader change answers NOT_LEADER: ask again.
+        let deadline = std::time::Instant::now() + PATIENCE;
+        let (_, high) = loop {
+            match consumer.fetch_watermarks(topic, p, PATIENCE) {
+                Ok(marks) => break marks,
+                Err(e) if std::time::Instant::now() < deadline => {
+                    eprintln!("watermarks of {topic}/{p}: {e}; asking again");
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                }
+                Err(e) => panic!("watermarks of {topic}/{p}: {e}"),
+            }
+        };
         total += high as usize;
         assignment
             .add_partition_offset(topic, p, Offset::Beginning)
