@@ -9,7 +9,8 @@
 //! a replica; a broker down while a topic is deleted drops its logs when it returns; a
 //! partition whose ISR died is led by an out-of-sync replica only when its topic allows
 //! unclean election; a returning broker leads its preferred partitions again; a broker
-//! stopped gracefully hands its leadership over before it goes.
+//! stopped gracefully hands its leadership over before it goes; a consumer group has one
+//! coordinator whichever broker its members ask, and moves when that broker dies.
 
 #![allow(clippy::unwrap_used)]
 
@@ -19,6 +20,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use rdkafka::Message;
 use rdkafka::admin::{AdminOptions, AlterConfig, ResourceSpecifier};
 use rdkafka::consumer::Consumer;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
@@ -619,4 +621,155 @@ async fn a_broker_down_while_its_topic_is_deleted_drops_the_logs_on_restart() {
         );
         std::thread::sleep(Duration::from_millis(200));
     }
+}
+
+/// Partitions assigned to `consumer`.
+fn assigned_to(consumer: &impl Consumer<kafka::Recorder>) -> std::collections::BTreeSet<i32> {
+    consumer
+        .assignment()
+        .map(|list| list.elements().iter().map(|e| e.partition()).collect())
+        .unwrap_or_default()
+}
+
+/// A consumer group has one coordinator in a cluster, whichever broker its members ask:
+/// two consumers bootstrapped from different brokers share the partitions, and an offset
+/// committed by one is read through a third broker. (Each broker used to coordinate the
+/// groups it was asked about, so these two formed two groups and both read everything.)
+#[tokio::test]
+async fn a_group_has_one_coordinator_whichever_broker_its_members_ask() {
+    let mut cluster = Cluster::start(3, "");
+    let topic = support::topic_name("grouped");
+    create_topic(&cluster, &topic, 6, 2, &[]).await;
+    let group = support::topic_name("group");
+    let [first, second, third] = [1, 2, 3].map(|id| cluster.node(id).addr());
+    let one = kafka::group_consumer(&first, &group);
+    let two = kafka::group_consumer(&second, &group);
+    one.subscribe(&[&topic]).unwrap();
+    two.subscribe(&[&topic]).unwrap();
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        for consumer in [&one, &two] {
+            if let Some(Err(e)) = consumer.poll(Duration::from_millis(100)) {
+                panic!("consumer error: {e}");
+            }
+        }
+        let (a, b) = (assigned_to(&one), assigned_to(&two));
+        if !a.is_empty() && !b.is_empty() && a.is_disjoint(&b) && a.len() + b.len() == 6 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no single group within {PATIENCE:?}: assignments {a:?} and {b:?}"
+        );
+    }
+
+    let named: Vec<i32> = [&first, &second, &third]
+        .iter()
+        .map(|addr| coordinator_named_by(addr, &group))
+        .collect();
+    assert!(
+        named.iter().all(|&id| id == named[0]),
+        "every broker names the same coordinator: {named:?}"
+    );
+
+    let mine = assigned_to(&one);
+    let mut commit = TopicPartitionList::new();
+    for &p in &mine {
+        commit
+            .add_partition_offset(&topic, p, Offset::Offset(7))
+            .unwrap();
+    }
+    one.commit(&commit, rdkafka::consumer::CommitMode::Sync)
+        .unwrap();
+    let reader = kafka::group_consumer(&third, &group);
+    let committed = reader
+        .committed_offsets(commit.clone(), Duration::from_secs(10))
+        .unwrap();
+    let offsets: Vec<(i32, Offset)> = committed
+        .elements()
+        .iter()
+        .map(|e| (e.partition(), e.offset()))
+        .collect();
+    assert_eq!(
+        offsets,
+        mine.iter()
+            .map(|&p| (p, Offset::Offset(7)))
+            .collect::<Vec<_>>(),
+        "the offsets committed through broker 1's coordinator, read through broker 3"
+    );
+}
+
+/// The coordinator broker `addr` names for `group` (FindCoordinator v3), once it has one.
+fn coordinator_named_by(addr: &str, group: &str) -> i32 {
+    use kafka_protocol::messages::{ApiKey, FindCoordinatorRequest, FindCoordinatorResponse};
+    let request = FindCoordinatorRequest::default().with_key(
+        kafka_protocol::protocol::StrBytes::from_string(group.to_string()),
+    );
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let response: FindCoordinatorResponse = support::wire::call(
+            &mut support::wire::connect(addr),
+            ApiKey::FindCoordinator,
+            3,
+            &request,
+        );
+        if response.error_code == 0 {
+            return response.node_id.0;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{addr} named no coordinator for {group}: error {}",
+            response.error_code
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// When a group's coordinator dies, FindCoordinator moves the group to a live broker and
+/// its members go on consuming. (What the group committed there stays behind: group
+/// offsets are not replicated.)
+#[tokio::test]
+async fn a_group_whose_coordinator_dies_moves_to_a_live_broker() {
+    let mut cluster = Cluster::start(3, "");
+    let topic = support::topic_name("regrouped");
+    create_topic(&cluster, &topic, 2, 3, &[]).await;
+    let group = support::topic_name("group");
+    let dead = coordinator_named_by(&cluster.node(2).addr(), &group);
+    let consumer = kafka::group_consumer(&cluster.bootstrap(), &group);
+    consumer.subscribe(&[&topic]).unwrap();
+    let deadline = Instant::now() + PATIENCE;
+    while assigned_to(&consumer).len() < 2 {
+        assert!(Instant::now() < deadline, "the group never formed");
+        if let Some(Err(e)) = consumer.poll(Duration::from_millis(100)) {
+            panic!("consumer error: {e}");
+        }
+    }
+
+    cluster.node(dead).kill();
+    let live: Vec<String> = [1, 2, 3]
+        .into_iter()
+        .filter(|&id| id != dead)
+        .map(|id| cluster.node(id).addr())
+        .collect();
+    let producer = kafka::producer(&live.join(","), &[("acks", "all")]);
+    let records: Vec<Record> = (0..20)
+        .map(|i| Record::unkeyed(format!("after-{i}")).with_partition(i % 2))
+        .collect();
+    kafka::produce(&producer, &topic, &records);
+    let mut got = 0;
+    let deadline = Instant::now() + PATIENCE;
+    while got < records.len() {
+        assert!(
+            Instant::now() < deadline,
+            "{got} of {} records consumed after coordinator {dead} died",
+            records.len()
+        );
+        match consumer.poll(Duration::from_millis(100)) {
+            Some(Ok(m)) if m.payload().is_some_and(|p| p.starts_with(b"after-")) => got += 1,
+            _ => {}
+        }
+    }
+    let now = coordinator_named_by(&live[0], &group);
+    assert_ne!(now, dead, "the group moved off the dead broker");
+    assert_eq!(now, coordinator_named_by(&live[1], &group));
 }

@@ -26,6 +26,14 @@ pub(crate) enum ClusterCommand {
     /// Never an unclean election: a partition it alone holds stays with it until it is
     /// fenced when its session ends, as after a crash.
     ShutDownBroker { id: i32 },
+    /// Consumer group `group` is coordinated by `broker` from now on, provided its coordinator
+    /// is still `replacing` (`None`: it has none yet). Every broker answers FindCoordinator
+    /// from this, so a group has one coordinator whichever broker a client asks.
+    AssignGroupCoordinator {
+        group: String,
+        broker: i32,
+        replacing: Option<i32>,
+    },
     /// A new topic; replicas are assigned when applied, over the brokers live then.
     CreateTopic {
         name: String,
@@ -94,6 +102,8 @@ pub(crate) enum Refusal {
     FactorChange { from: usize, to: usize },
     #[error("no reassignment is in progress for this partition")]
     NoReassignment,
+    #[error("the coordinator of group {0} changed meanwhile")]
+    StaleCoordinator(String),
 }
 
 /// What applying a command gave.

@@ -64,6 +64,9 @@ pub(crate) struct ClusterState {
     pub(crate) cluster_id: String,
     pub(crate) brokers: BTreeMap<i32, BrokerInfo>,
     pub(crate) topics: BTreeMap<String, TopicState>,
+    /// The broker coordinating each consumer group that has been looked up.
+    #[serde(default)]
+    pub(crate) group_coordinators: BTreeMap<String, i32>,
 }
 
 impl ClusterState {
@@ -91,6 +94,20 @@ impl ClusterState {
                     },
                 );
                 self.elect_for_returning(*id);
+                Ok(())
+            }
+            ClusterCommand::AssignGroupCoordinator {
+                group,
+                broker,
+                replacing,
+            } => {
+                if !self.live_brokers().contains(broker) {
+                    return Err(Refusal::UnknownBroker(*broker));
+                }
+                if self.group_coordinators.get(group) != replacing.as_ref() {
+                    return Err(Refusal::StaleCoordinator(group.clone()));
+                }
+                self.group_coordinators.insert(group.clone(), *broker);
                 Ok(())
             }
             ClusterCommand::FenceBroker { id } => {
@@ -262,6 +279,26 @@ impl ClusterState {
     /// Unfenced brokers, stopping ones included (they are fenced when their session ends).
     pub(crate) fn unfenced_brokers(&self) -> Vec<i32> {
         self.brokers_where(|b| !b.fenced)
+    }
+
+    /// The broker coordinating consumer group `group`, if one was assigned.
+    pub(crate) fn group_coordinator(&self, group: &str) -> Option<i32> {
+        self.group_coordinators.get(group).copied()
+    }
+
+    /// The live broker to coordinate a group that has no live coordinator: the one that
+    /// coordinates the fewest groups (the lowest id among equals), so groups spread.
+    pub(crate) fn coordinator_candidate(&self) -> Option<i32> {
+        let mut load: BTreeMap<i32, usize> =
+            self.live_brokers().into_iter().map(|id| (id, 0)).collect();
+        for broker in self.group_coordinators.values() {
+            if let Some(count) = load.get_mut(broker) {
+                *count += 1;
+            }
+        }
+        load.into_iter()
+            .min_by_key(|&(id, count)| (count, id))
+            .map(|(id, _)| id)
     }
 
     /// Whether a heartbeat from broker `id` at `host:port`, run `incarnation`, finds it
@@ -816,5 +853,44 @@ mod tests {
         state.apply(&ClusterCommand::FenceBroker { id: 2 }).unwrap();
         assert!(state.brokers[&2].fenced);
         assert!(state.topics["t"].partitions.iter().all(|p| p.leader != 2));
+    }
+
+    /// A group gets one coordinator, spread by load over live brokers; a proposal based on
+    /// an outdated view is refused, and a group whose coordinator is down moves.
+    #[test]
+    fn group_coordinators_are_assigned_once_spread_and_moved_off_dead_brokers() {
+        let mut state = three_brokers_one_topic();
+        let assign = |group: &str, broker, replacing| ClusterCommand::AssignGroupCoordinator {
+            group: group.into(),
+            broker,
+            replacing,
+        };
+        assert_eq!(state.coordinator_candidate(), Some(1));
+        state.apply(&assign("a", 1, None)).unwrap();
+        assert_eq!(
+            state.apply(&assign("a", 2, None)),
+            Err(Refusal::StaleCoordinator("a".into())),
+            "a second first assignment loses"
+        );
+        assert_eq!(state.group_coordinator("a"), Some(1));
+        assert_eq!(state.coordinator_candidate(), Some(2), "the least loaded");
+        state.apply(&assign("b", 2, None)).unwrap();
+        assert_eq!(state.coordinator_candidate(), Some(3));
+
+        state.apply(&ClusterCommand::FenceBroker { id: 1 }).unwrap();
+        assert_eq!(
+            state.apply(&assign("c", 1, None)),
+            Err(Refusal::UnknownBroker(1)),
+            "only live brokers coordinate"
+        );
+        assert_eq!(state.coordinator_candidate(), Some(3));
+        state.apply(&assign("a", 3, Some(1))).unwrap();
+        assert_eq!(state.group_coordinator("a"), Some(3));
+        register(&mut state, 1);
+        assert_eq!(
+            state.group_coordinator("a"),
+            Some(3),
+            "no move back on return"
+        );
     }
 }

@@ -10,6 +10,8 @@ pub(crate) enum GroupError {
     InvalidGroupId,
     #[error("the group is being deleted; find the coordinator again and retry")]
     CoordinatorNotAvailable,
+    #[error("another broker coordinates this group; find the coordinator again")]
+    NotCoordinator,
     #[error("the session timeout is outside the broker's allowed range")]
     InvalidSessionTimeout,
     #[error("the member's protocol type or protocols do not match the group's")]

@@ -49,6 +49,7 @@ pub(crate) fn refusal_code(refusal: &Refusal) -> ResponseError {
         Refusal::UnknownPartition { .. } => ResponseError::UnknownTopicOrPartition,
         Refusal::InvalidAssignment(_) => ResponseError::InvalidReplicaAssignment,
         Refusal::NoReassignment => ResponseError::NoReassignmentInProgress,
+        Refusal::StaleCoordinator(_) => ResponseError::CoordinatorNotAvailable,
         Refusal::UnknownBroker(_) | Refusal::StaleIsr | Refusal::InvalidIsr => {
             ResponseError::InvalidRequest
         }

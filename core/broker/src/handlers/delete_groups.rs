@@ -1,6 +1,7 @@
 //! DeleteGroups: removes empty groups and their committed offsets (tombstones in
 //! `__consumer_offsets`, answered once durable). A group with members is NON_EMPTY_GROUP.
 
+use kafka_protocol::ResponseError;
 use kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
 use kafka_protocol::messages::{DeleteGroupsRequest, DeleteGroupsResponse};
 
@@ -13,6 +14,14 @@ pub(crate) fn handle(ctx: Context, request: DeleteGroupsRequest) -> Reply {
     let mut pending = Vec::new();
     for group_id in request.groups_names {
         let mut result = DeletableGroupResult::default();
+        if !ctx.broker.coordinates(group_id.0.as_str()) {
+            results.push(
+                result
+                    .with_group_id(group_id)
+                    .with_error_code(ResponseError::NotCoordinator.code()),
+            );
+            continue;
+        }
         match ctx.broker.groups.delete_group(group_id.0.as_str(), now) {
             Ok(Some(durable)) => pending.push((results.len(), durable)),
             Ok(None) => {}

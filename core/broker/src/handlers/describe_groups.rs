@@ -1,6 +1,7 @@
 //! DescribeGroups: state, protocol and members of each group; member metadata and
 //! assignments only once the group is stable. An unknown group is `Dead`, as in Kafka.
 
+use kafka_protocol::ResponseError;
 use kafka_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
 use kafka_protocol::messages::{DescribeGroupsRequest, DescribeGroupsResponse};
 use kafka_protocol::protocol::StrBytes;
@@ -24,6 +25,11 @@ pub(crate) fn handle(ctx: &Context, request: DescribeGroupsRequest) -> DescribeG
         .groups
         .into_iter()
         .map(|group_id| {
+            if !ctx.broker.coordinates(group_id.0.as_str()) {
+                return DescribedGroup::default()
+                    .with_group_id(group_id)
+                    .with_error_code(ResponseError::NotCoordinator.code());
+            }
             let description = ctx.broker.groups.describe(group_id.0.as_str());
             let members = description
                 .members

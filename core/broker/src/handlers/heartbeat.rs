@@ -10,6 +10,8 @@ pub(crate) fn handle(ctx: &Context, request: HeartbeatRequest) -> HeartbeatRespo
     let group_id = request.group_id.0.as_str();
     let error_code = if group_id.is_empty() {
         ResponseError::InvalidGroupId.code()
+    } else if !ctx.broker.coordinates(group_id) {
+        ResponseError::NotCoordinator.code()
     } else {
         ctx.broker
             .groups

@@ -18,6 +18,10 @@ pub(crate) fn handle(ctx: Context, request: JoinGroupRequest) -> Reply {
         let result = JoinResult::error(member_id, GroupError::InvalidGroupId);
         return ctx.ready(&response(result, ctx.version));
     }
+    if !ctx.broker.coordinates(&group_id) {
+        let result = JoinResult::error(member_id, GroupError::NotCoordinator);
+        return ctx.ready(&response(result, ctx.version));
+    }
     let instance_id = request.group_instance_id.map(|i| i.to_string());
     let client_id = ctx.client_id.clone().unwrap_or_default();
     let prefix = instance_id.as_deref().unwrap_or(&client_id);

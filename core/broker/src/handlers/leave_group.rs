@@ -27,6 +27,8 @@ pub(crate) fn handle(ctx: &Context, request: LeaveGroupRequest) -> LeaveGroupRes
     };
     let outcome = if group_id.is_empty() {
         Err(GroupError::InvalidGroupId)
+    } else if !ctx.broker.coordinates(group_id) {
+        Err(GroupError::NotCoordinator)
     } else {
         ctx.broker.groups.leave(group_id, &leaving)
     };

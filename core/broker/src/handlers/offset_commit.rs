@@ -78,6 +78,10 @@ pub(crate) fn handle(ctx: Context, request: OffsetCommitRequest) -> Reply {
     if offsets.is_empty() {
         return Reply::Ready(answer(topics));
     }
+    if !broker.coordinates(request.group_id.0.as_str()) {
+        set_all(&mut topics, &accepted, ResponseError::NotCoordinator.code());
+        return Reply::Ready(answer(topics));
+    }
     let committed = broker.groups.commit(
         request.group_id.0.as_str(),
         request.member_id.as_str(),

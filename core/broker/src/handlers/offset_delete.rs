@@ -43,6 +43,11 @@ pub(crate) fn handle(ctx: Context, request: OffsetDeleteRequest) -> Reply {
     let (correlation_id, version) = (ctx.correlation_id, ctx.version);
     let answer =
         move |response: OffsetDeleteResponse| encode_response(correlation_id, version, &response);
+    if !broker.coordinates(request.group_id.0.as_str()) {
+        let response =
+            OffsetDeleteResponse::default().with_error_code(ResponseError::NotCoordinator.code());
+        return Reply::Ready(answer(response));
+    }
     let outcome = broker
         .groups
         .delete_offsets(request.group_id.0.as_str(), &asked, now_ms());

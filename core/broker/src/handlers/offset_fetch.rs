@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use kafka_protocol::ResponseError;
 use kafka_protocol::messages::offset_fetch_response::{
     OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions,
     OffsetFetchResponseTopic, OffsetFetchResponseTopics,
@@ -24,6 +25,11 @@ pub(crate) fn handle(ctx: &Context, request: OffsetFetchRequest) -> OffsetFetchR
             .groups
             .into_iter()
             .map(|group| {
+                if !ctx.broker.coordinates(group.group_id.0.as_str()) {
+                    return OffsetFetchResponseGroup::default()
+                        .with_group_id(group.group_id)
+                        .with_error_code(ResponseError::NotCoordinator.code());
+                }
                 let wanted = group.topics.map(|topics| {
                     topics
                         .into_iter()
@@ -44,6 +50,9 @@ pub(crate) fn handle(ctx: &Context, request: OffsetFetchRequest) -> OffsetFetchR
             })
             .collect();
         return OffsetFetchResponse::default().with_groups(answers);
+    }
+    if !ctx.broker.coordinates(request.group_id.0.as_str()) {
+        return not_coordinator(ctx.version, request);
     }
     let wanted = request.topics.map(|topics| {
         topics
@@ -71,6 +80,35 @@ pub(crate) fn handle(ctx: &Context, request: OffsetFetchRequest) -> OffsetFetchR
                 .collect();
             OffsetFetchResponseTopic::default()
                 .with_name(topic_name(name))
+                .with_partitions(partitions)
+        })
+        .collect();
+    OffsetFetchResponse::default().with_topics(topics)
+}
+
+/// NOT_COORDINATOR before v8: the response's error from v2 on, each partition's before.
+fn not_coordinator(version: i16, request: OffsetFetchRequest) -> OffsetFetchResponse {
+    let code = ResponseError::NotCoordinator.code();
+    if version >= 2 {
+        return OffsetFetchResponse::default().with_error_code(code);
+    }
+    let topics = request
+        .topics
+        .unwrap_or_default()
+        .into_iter()
+        .map(|topic| {
+            let partitions = topic
+                .partition_indexes
+                .into_iter()
+                .map(|index| {
+                    OffsetFetchResponsePartition::default()
+                        .with_partition_index(index)
+                        .with_committed_offset(-1)
+                        .with_error_code(code)
+                })
+                .collect();
+            OffsetFetchResponseTopic::default()
+                .with_name(topic.name)
                 .with_partitions(partitions)
         })
         .collect();

@@ -14,6 +14,9 @@ pub(crate) fn handle(ctx: Context, request: SyncGroupRequest) -> Reply {
     if group_id.is_empty() {
         return ctx.ready(&response(Err(GroupError::InvalidGroupId), ctx.version));
     }
+    if !ctx.broker.coordinates(&group_id) {
+        return ctx.ready(&response(Err(GroupError::NotCoordinator), ctx.version));
+    }
     let sync = SyncRequest {
         member_id: request.member_id.to_string(),
         instance_id: request.group_instance_id.map(|i| i.to_string()),
