@@ -189,12 +189,12 @@ impl Broker {
     }
 
     /// Whether this broker answers for consumer group `group`: always when alone; in a
-    /// cluster only when the metadata names it the group's coordinator, so that each group
-    /// lives on one broker whichever broker its members found first.
+    /// cluster only when the metadata (once caught up) names it the coordinator of the
+    /// group's slot, so that each group lives on one broker whichever broker its members
+    /// found first.
     pub(crate) fn coordinates(&self, group: &str) -> bool {
-        self.cluster().is_none_or(|node| {
-            node.controller.state().group_coordinator(group) == Some(self.config.node_id())
-        })
+        self.cluster()
+            .is_none_or(|node| node.group_coordinator(group) == Some(self.config.node_id()))
     }
 
     /// The Kafka address (`host:port`) of broker `id`, from the cluster metadata.

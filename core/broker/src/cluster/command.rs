@@ -26,11 +26,13 @@ pub(crate) enum ClusterCommand {
     /// Never an unclean election: a partition it alone holds stays with it until it is
     /// fenced when its session ends, as after a crash.
     ShutDownBroker { id: i32 },
-    /// Consumer group `group` is coordinated by `broker` from now on, provided its coordinator
-    /// is still `replacing` (`None`: it has none yet). Every broker answers FindCoordinator
-    /// from this, so a group has one coordinator whichever broker a client asks.
-    AssignGroupCoordinator {
-        group: String,
+    /// The consumer groups of coordinator slot `slot` (a hash of the group id, as Kafka maps
+    /// groups to `__consumer_offsets` partitions) are coordinated by `broker` from now on,
+    /// provided the slot's coordinator is still `replacing` (`None`: it has none yet) and
+    /// that broker is no longer live. Every broker answers FindCoordinator from this, so a
+    /// group has one coordinator whichever broker a client asks.
+    AssignCoordinatorSlot {
+        slot: u32,
         broker: i32,
         replacing: Option<i32>,
     },
@@ -102,8 +104,8 @@ pub(crate) enum Refusal {
     FactorChange { from: usize, to: usize },
     #[error("no reassignment is in progress for this partition")]
     NoReassignment,
-    #[error("the coordinator of group {0} changed meanwhile")]
-    StaleCoordinator(String),
+    #[error("the coordinator of group slot {0} changed meanwhile or is live")]
+    StaleCoordinator(u32),
 }
 
 /// What applying a command gave.

@@ -9,8 +9,11 @@
 //! ISRs while it still answers clients (with NOT_LEADER_OR_FOLLOWER, so they find the new
 //! leaders at once instead of after its session).
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
+
+use parking_lot::Mutex;
 
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -35,6 +38,12 @@ pub(crate) struct ClusterNode {
     /// How long the controller waits before fencing a silent broker: the longest a graceful
     /// stop waits for its hand-over.
     session_timeout: Duration,
+    /// Turns true once this broker has applied the metadata committed before it started:
+    /// until then its view (after a restart, an old snapshot) may name stale coordinators.
+    caught_up: watch::Receiver<bool>,
+    /// Coordinator slots this broker is proposing an assignment for, so that clients
+    /// retrying FindCoordinator do not queue one proposal per retry.
+    assigning: Mutex<BTreeSet<u32>>,
 }
 
 impl ClusterNode {
@@ -48,6 +57,7 @@ impl ClusterNode {
         let controller =
             Controller::start(broker.config.node_id(), cluster_id, config, &dir).await?;
         let (caught_up, caught_up_seen) = watch::channel(false);
+        let caught_up_here = caught_up_seen.clone();
         let tasks = vec![
             tokio::spawn(follow_metadata(
                 Arc::clone(broker),
@@ -67,7 +77,33 @@ impl ClusterNode {
             heartbeat,
             tasks,
             session_timeout: config.session_timeout(),
+            caught_up: caught_up_here,
+            assigning: Mutex::new(BTreeSet::new()),
         })
+    }
+
+    /// The coordinator the metadata names for consumer group `group`, once this broker has
+    /// caught up with the metadata (`None` before, or when the group's slot has none).
+    pub(crate) fn group_coordinator(&self, group: &str) -> Option<i32> {
+        if !*self.caught_up.borrow() {
+            return None;
+        }
+        self.controller.state().group_coordinator(group)
+    }
+
+    /// Whether this broker has caught up with the metadata committed before it started.
+    pub(crate) fn caught_up(&self) -> bool {
+        *self.caught_up.borrow()
+    }
+
+    /// Claims the proposal for coordinator slot `slot`: false when one is already running.
+    pub(crate) fn start_assigning(&self, slot: u32) -> bool {
+        self.assigning.lock().insert(slot)
+    }
+
+    /// Releases the claim of [`Self::start_assigning`].
+    pub(crate) fn done_assigning(&self, slot: u32) {
+        self.assigning.lock().remove(&slot);
     }
 
     /// Controlled shutdown: the partitions this broker leads move to other live in-sync

@@ -14,6 +14,21 @@ use super::{preferred_leaders, reassignment};
 /// No leader: every in-sync replica is fenced.
 pub(crate) const NO_LEADER: i32 = -1;
 
+/// How many slots consumer groups hash into, each with one coordinator (Kafka's default
+/// `offsets.topic.num.partitions`): the metadata stays this small however many groups come
+/// and go, and moving a dead coordinator's groups is one change per slot.
+pub(crate) const COORDINATOR_SLOTS: u32 = 50;
+
+/// The coordinator slot of consumer group `group`: Java's `String.hashCode` of the id, made
+/// non-negative, modulo the slot count, as Kafka picks a group's `__consumer_offsets`
+/// partition.
+pub(crate) fn coordinator_slot(group: &str) -> u32 {
+    let hash = group.encode_utf16().fold(0i32, |h, unit| {
+        h.wrapping_mul(31).wrapping_add(i32::from(unit))
+    });
+    (hash & 0x7fff_ffff) as u32 % COORDINATOR_SLOTS
+}
+
 /// A registered broker.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct BrokerInfo {
@@ -64,9 +79,9 @@ pub(crate) struct ClusterState {
     pub(crate) cluster_id: String,
     pub(crate) brokers: BTreeMap<i32, BrokerInfo>,
     pub(crate) topics: BTreeMap<String, TopicState>,
-    /// The broker coordinating each consumer group that has been looked up.
+    /// The broker coordinating each slot of consumer groups (see [`coordinator_slot`]).
     #[serde(default)]
-    pub(crate) group_coordinators: BTreeMap<String, i32>,
+    pub(crate) coordinator_slots: BTreeMap<u32, i32>,
 }
 
 impl ClusterState {
@@ -96,18 +111,28 @@ impl ClusterState {
                 self.elect_for_returning(*id);
                 Ok(())
             }
-            ClusterCommand::AssignGroupCoordinator {
-                group,
+            ClusterCommand::AssignCoordinatorSlot {
+                slot,
                 broker,
                 replacing,
             } => {
-                if !self.live_brokers().contains(broker) {
+                if *slot >= COORDINATOR_SLOTS {
+                    return Err(Refusal::InvalidAssignment(format!(
+                        "no coordinator slot {slot}"
+                    )));
+                }
+                let live = self.live_brokers();
+                if !live.contains(broker) {
                     return Err(Refusal::UnknownBroker(*broker));
                 }
-                if self.group_coordinators.get(group) != replacing.as_ref() {
-                    return Err(Refusal::StaleCoordinator(group.clone()));
+                // Based on an outdated view: the slot moved meanwhile, or its coordinator is
+                // back (a lagging broker still saw it fenced).
+                if self.coordinator_slots.get(slot) != replacing.as_ref()
+                    || replacing.is_some_and(|old| live.contains(&old))
+                {
+                    return Err(Refusal::StaleCoordinator(*slot));
                 }
-                self.group_coordinators.insert(group.clone(), *broker);
+                self.coordinator_slots.insert(*slot, *broker);
                 Ok(())
             }
             ClusterCommand::FenceBroker { id } => {
@@ -281,17 +306,19 @@ impl ClusterState {
         self.brokers_where(|b| !b.fenced)
     }
 
-    /// The broker coordinating consumer group `group`, if one was assigned.
+    /// The broker coordinating consumer group `group`, if its slot has one.
     pub(crate) fn group_coordinator(&self, group: &str) -> Option<i32> {
-        self.group_coordinators.get(group).copied()
+        self.coordinator_slots
+            .get(&coordinator_slot(group))
+            .copied()
     }
 
-    /// The live broker to coordinate a group that has no live coordinator: the one that
-    /// coordinates the fewest groups (the lowest id among equals), so groups spread.
+    /// The live broker to coordinate a slot that has no live coordinator: the one that
+    /// coordinates the fewest slots (the lowest id among equals), so groups spread.
     pub(crate) fn coordinator_candidate(&self) -> Option<i32> {
         let mut load: BTreeMap<i32, usize> =
             self.live_brokers().into_iter().map(|id| (id, 0)).collect();
-        for broker in self.group_coordinators.values() {
+        for broker in self.coordinator_slots.values() {
             if let Some(count) = load.get_mut(broker) {
                 *count += 1;
             }
@@ -855,36 +882,57 @@ mod tests {
         assert!(state.topics["t"].partitions.iter().all(|p| p.leader != 2));
     }
 
-    /// A group gets one coordinator, spread by load over live brokers; a proposal based on
-    /// an outdated view is refused, and a group whose coordinator is down moves.
+    /// Groups hash into slots as Kafka hashes them into `__consumer_offsets` partitions.
     #[test]
-    fn group_coordinators_are_assigned_once_spread_and_moved_off_dead_brokers() {
+    fn a_group_hashes_to_its_slot_as_kafka_picks_its_offsets_partition() {
+        // Java: "hello".hashCode() == 99162322; "polygenelubricants".hashCode() == i32::MIN.
+        assert_eq!(coordinator_slot("hello"), 99_162_322 % 50);
+        assert_eq!(coordinator_slot("polygenelubricants"), 0);
+        assert_eq!(coordinator_slot("my-group"), 36, "a negative hash");
+        assert_eq!(coordinator_slot("groupé"), 42, "UTF-16 code units");
+    }
+
+    /// A slot gets one coordinator, spread by load over live brokers; a proposal based on
+    /// an outdated view is refused, and a slot whose coordinator is down moves, but not
+    /// while that coordinator is live again.
+    #[test]
+    fn coordinator_slots_are_assigned_once_spread_and_moved_off_dead_brokers() {
         let mut state = three_brokers_one_topic();
-        let assign = |group: &str, broker, replacing| ClusterCommand::AssignGroupCoordinator {
-            group: group.into(),
+        let assign = |slot, broker, replacing| ClusterCommand::AssignCoordinatorSlot {
+            slot,
             broker,
             replacing,
         };
+        let a = coordinator_slot("a");
         assert_eq!(state.coordinator_candidate(), Some(1));
-        state.apply(&assign("a", 1, None)).unwrap();
+        state.apply(&assign(a, 1, None)).unwrap();
         assert_eq!(
-            state.apply(&assign("a", 2, None)),
-            Err(Refusal::StaleCoordinator("a".into())),
+            state.apply(&assign(a, 2, None)),
+            Err(Refusal::StaleCoordinator(a)),
             "a second first assignment loses"
         );
         assert_eq!(state.group_coordinator("a"), Some(1));
         assert_eq!(state.coordinator_candidate(), Some(2), "the least loaded");
-        state.apply(&assign("b", 2, None)).unwrap();
+        state.apply(&assign(7, 2, None)).unwrap();
         assert_eq!(state.coordinator_candidate(), Some(3));
+        assert_eq!(
+            state.apply(&assign(a, 3, Some(1))),
+            Err(Refusal::StaleCoordinator(a)),
+            "a live coordinator keeps its slot"
+        );
+        assert_eq!(
+            state.apply(&assign(COORDINATOR_SLOTS, 3, None)),
+            Err(Refusal::InvalidAssignment("no coordinator slot 50".into())),
+        );
 
         state.apply(&ClusterCommand::FenceBroker { id: 1 }).unwrap();
         assert_eq!(
-            state.apply(&assign("c", 1, None)),
+            state.apply(&assign(9, 1, None)),
             Err(Refusal::UnknownBroker(1)),
             "only live brokers coordinate"
         );
         assert_eq!(state.coordinator_candidate(), Some(3));
-        state.apply(&assign("a", 3, Some(1))).unwrap();
+        state.apply(&assign(a, 3, Some(1))).unwrap();
         assert_eq!(state.group_coordinator("a"), Some(3));
         register(&mut state, 1);
         assert_eq!(

@@ -1,8 +1,8 @@
 //! The consumer-group coordinator (Kafka's classic group protocol): members join, the leader
 //! client computes the assignment and the coordinator passes it to every member; committed
 //! offsets are stored durably in the internal topic `__consumer_offsets`. Alone, this broker is
-//! the coordinator of every group; in a cluster, of the groups the metadata assigns it
-//! (`Broker::coordinates`; FindCoordinator assigns them), and its offsets topic is its own.
+//! the coordinator of every group; in a cluster, of the groups whose slot the metadata assigns
+//! it (`Broker::coordinates`; FindCoordinator assigns slots), and its offsets topic is its own.
 //!
 //! | module | owns |
 //! |---|---|

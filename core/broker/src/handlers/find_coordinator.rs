@@ -1,7 +1,8 @@
 //! FindCoordinator: alone, this broker coordinates every group. In a cluster the metadata
-//! names one coordinator per group, so every broker gives the same answer; a group without a
-//! live coordinator gets one (the live broker coordinating the fewest groups) through the
-//! controller, and meanwhile the answer is COORDINATOR_NOT_AVAILABLE, which clients retry.
+//! names one coordinator per slot of groups (a hash of the group id), so every broker gives
+//! the same answer; a slot without a live coordinator gets one (the live broker coordinating
+//! the fewest slots) through the controller, and meanwhile the answer is
+//! COORDINATOR_NOT_AVAILABLE, which clients retry.
 //! Transactions are not supported, so a transaction coordinator is never available. v4+
 //! asks for many keys at once.
 
@@ -14,6 +15,7 @@ use kafka_protocol::protocol::StrBytes;
 
 use crate::broker::Broker;
 use crate::cluster::command::ClusterCommand;
+use crate::cluster::state::coordinator_slot;
 use crate::dispatch::Context;
 use crate::handlers::cluster_topics::commit;
 
@@ -86,6 +88,12 @@ fn coordinator_of(broker: &Arc<Broker>, group: &str) -> Found {
             broker.advertised_port,
         ));
     };
+    if !node.caught_up() {
+        return Err((
+            ResponseError::CoordinatorNotAvailable,
+            "this broker is still catching up with the cluster metadata",
+        ));
+    }
     let state = node.controller.state();
     let current = state.group_coordinator(group);
     if let Some(id) = current.filter(|id| state.live_brokers().contains(id))
@@ -93,33 +101,42 @@ fn coordinator_of(broker: &Arc<Broker>, group: &str) -> Found {
     {
         return Ok((id, StrBytes::from_string(info.host.clone()), info.port));
     }
-    // None yet, or its broker is down: the group moves (its offsets committed there stay
-    // behind, as they are not replicated).
+    // None yet, or its broker is down: the group's slot moves (the offsets committed there
+    // stay behind, as they are not replicated).
     let Some(candidate) = state.coordinator_candidate() else {
         return Err((
             ResponseError::CoordinatorNotAvailable,
             "no live broker to coordinate the group",
         ));
     };
-    let command = ClusterCommand::AssignGroupCoordinator {
-        group: group.to_string(),
-        broker: candidate,
-        replacing: current,
-    };
-    let broker = Arc::clone(broker);
-    let group = group.to_string();
-    tokio::spawn(async move {
-        match commit(&broker, command).await {
-            Ok(()) => {
-                tracing::info!(%group, coordinator = candidate, "assigned a group coordinator")
+    let slot = coordinator_slot(group);
+    if node.start_assigning(slot) {
+        let command = ClusterCommand::AssignCoordinatorSlot {
+            slot,
+            broker: candidate,
+            replacing: current,
+        };
+        let broker = Arc::clone(broker);
+        tokio::spawn(async move {
+            match commit(&broker, command).await {
+                Ok(()) => {
+                    tracing::info!(
+                        slot,
+                        coordinator = candidate,
+                        "assigned a group coordinator"
+                    )
+                }
+                // Another broker assigned one first: the next lookup finds it.
+                Err((ResponseError::CoordinatorNotAvailable, _)) => {}
+                Err((_, message)) => {
+                    tracing::warn!(slot, %message, "assigning a group coordinator failed")
+                }
             }
-            // Another broker assigned one first: the next lookup finds it.
-            Err((ResponseError::CoordinatorNotAvailable, _)) => {}
-            Err((_, message)) => {
-                tracing::warn!(%group, %message, "assigning a group coordinator failed")
+            if let Some(node) = broker.cluster() {
+                node.done_assigning(slot);
             }
-        }
-    });
+        });
+    }
     Err((
         ResponseError::CoordinatorNotAvailable,
         "the group's coordinator is being assigned; retry",

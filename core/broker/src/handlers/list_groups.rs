@@ -1,5 +1,6 @@
-//! ListGroups: every group of the coordinator (those with members and those with only
-//! committed offsets), optionally filtered by state (v4+).
+//! ListGroups: every group this broker coordinates (those with members and those with only
+//! committed offsets; in a cluster, not those whose coordinator is now another broker),
+//! optionally filtered by state (v4+).
 
 use kafka_protocol::messages::list_groups_response::ListedGroup;
 use kafka_protocol::messages::{GroupId, ListGroupsRequest, ListGroupsResponse};
@@ -13,6 +14,7 @@ pub(crate) fn handle(ctx: &Context, request: ListGroupsRequest) -> ListGroupsRes
         .groups
         .list()
         .into_iter()
+        .filter(|g| ctx.broker.coordinates(&g.group_id))
         .filter(|g| {
             request.states_filter.is_empty()
                 || request

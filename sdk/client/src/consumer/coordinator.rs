@@ -155,6 +155,19 @@ impl Coordinator {
         Ok(format!("{}:{port}", host.as_str()))
     }
 
+    /// The error a coordinator's answer carries, if any; when it says the coordinator moved
+    /// or is not ready (NOT_COORDINATOR, COORDINATOR_NOT_AVAILABLE), forgets it so the next
+    /// call finds it again instead of asking the same broker until the session ends.
+    async fn checked(&self, what: &str, code: i16) -> Result<()> {
+        let result = broker_error(what, code);
+        if let Err(e) = &result
+            && coordinator_moved(e)
+        {
+            self.invalidate().await;
+        }
+        result
+    }
+
     /// Calls the coordinator; when it moved, forgets it so the next call finds it again.
     async fn call<R, F>(&self, api: ApiKey, timeout: Duration, build: F) -> Result<R::Response>
     where
@@ -214,12 +227,7 @@ impl Coordinator {
                 member_id = response.member_id.to_string();
                 continue;
             }
-            if let Err(e) = broker_error("JoinGroup", response.error_code) {
-                if coordinator_moved(&e) {
-                    self.invalidate().await;
-                }
-                return Err(e);
-            }
+            self.checked("JoinGroup", response.error_code).await?;
             let me = response.member_id.to_string();
             let mut members = BTreeMap::new();
             for m in &response.members {
@@ -274,7 +282,7 @@ impl Coordinator {
                 },
             )
             .await?;
-        broker_error("SyncGroup", response.error_code)?;
+        self.checked("SyncGroup", response.error_code).await?;
         decode_assignment(&response.assignment)
     }
 
@@ -288,7 +296,7 @@ impl Coordinator {
                     .with_member_id(s(member_id))
             })
             .await?;
-        broker_error("Heartbeat", response.error_code)
+        self.checked("Heartbeat", response.error_code).await
     }
 
     /// LeaveGroup.
@@ -305,9 +313,9 @@ impl Coordinator {
                 }
             })
             .await?;
-        broker_error("LeaveGroup", response.error_code)?;
+        self.checked("LeaveGroup", response.error_code).await?;
         for m in &response.members {
-            broker_error("LeaveGroup", m.error_code)?;
+            self.checked("LeaveGroup", m.error_code).await?;
         }
         Ok(())
     }
@@ -353,7 +361,7 @@ impl Coordinator {
                     topic.name.0.as_str(),
                     p.partition_index
                 );
-                broker_error(&what, p.error_code)?;
+                self.checked(&what, p.error_code).await?;
             }
         }
         Ok(())
@@ -373,13 +381,15 @@ impl Coordinator {
                 offset_fetch::request(&self.group_id, Some(&by_topic), version)
             })
             .await?;
-        broker_error("OffsetFetch", offset_fetch::group_error(&response))?;
+        self.checked("OffsetFetch", offset_fetch::group_error(&response))
+            .await?;
         let mut out = HashMap::new();
         for p in offset_fetch::partitions(&response) {
-            broker_error(
+            self.checked(
                 &format!("OffsetFetch of {}-{}", p.topic, p.partition),
                 p.error_code,
-            )?;
+            )
+            .await?;
             out.insert(
                 TopicPartition::new(p.topic, p.partition),
                 (p.offset >= 0).then_some(p.offset),
