@@ -19,14 +19,14 @@ pub(crate) const NO_LEADER: i32 = -1;
 /// and go, and moving a dead coordinator's groups is one change per slot.
 pub(crate) const COORDINATOR_SLOTS: u32 = 50;
 
-/// The coordinator slot of consumer group `group`: Java's `String.hashCode` of the id, made
-/// non-negative, modulo the slot count, as Kafka picks a group's `__consumer_offsets`
-/// partition.
+/// The coordinator slot of consumer group `group`, as Kafka picks a group's
+/// `__consumer_offsets` partition: `Utils.abs(groupId.hashCode()) % slots`, Java's
+/// `String.hashCode` over UTF-16 code units and an absolute value that maps `i32::MIN` to 0.
 pub(crate) fn coordinator_slot(group: &str) -> u32 {
     let hash = group.encode_utf16().fold(0i32, |h, unit| {
         h.wrapping_mul(31).wrapping_add(i32::from(unit))
     });
-    (hash & 0x7fff_ffff) as u32 % COORDINATOR_SLOTS
+    hash.checked_abs().unwrap_or(0).unsigned_abs() % COORDINATOR_SLOTS
 }
 
 /// A registered broker.
@@ -888,8 +888,15 @@ mod tests {
         // Java: "hello".hashCode() == 99162322; "polygenelubricants".hashCode() == i32::MIN.
         assert_eq!(coordinator_slot("hello"), 99_162_322 % 50);
         assert_eq!(coordinator_slot("polygenelubricants"), 0);
-        assert_eq!(coordinator_slot("my-group"), 36, "a negative hash");
-        assert_eq!(coordinator_slot("groupé"), 42, "UTF-16 code units");
+        // "my-group".hashCode() == -1906497762: Kafka's Utils.abs, not a sign mask.
+        assert_eq!(coordinator_slot("my-group"), 12, "a negative hash");
+        assert_eq!(coordinator_slot("groupé"), 6);
+        // U+1F600 is the surrogate pair D83D DE00: 0xD83D * 31 + 0xDE00 = 1_772_899.
+        assert_eq!(
+            coordinator_slot("\u{1F600}"),
+            1_772_899 % 50,
+            "UTF-16 code units"
+        );
     }
 
     /// A slot gets one coordinator, spread by load over live brokers; a proposal based on
