@@ -623,14 +623,6 @@ async fn a_broker_down_while_its_topic_is_deleted_drops_the_logs_on_restart() {
     }
 }
 
-/// Partitions assigned to `consumer`.
-fn assigned_to(consumer: &impl Consumer<kafka::Recorder>) -> std::collections::BTreeSet<i32> {
-    consumer
-        .assignment()
-        .map(|list| list.elements().iter().map(|e| e.partition()).collect())
-        .unwrap_or_default()
-}
-
 /// A consumer group has one coordinator in a cluster, whichever broker its members ask:
 /// two consumers bootstrapped from different brokers share the partitions, and an offset
 /// committed by one is read through a third broker. (Each broker used to coordinate the
@@ -653,7 +645,7 @@ async fn a_group_has_one_coordinator_whichever_broker_its_members_ask() {
                 panic!("consumer error: {e}");
             }
         }
-        let (a, b) = (assigned_to(&one), assigned_to(&two));
+        let (a, b) = (kafka::assigned(&one), kafka::assigned(&two));
         if !a.is_empty() && !b.is_empty() && a.is_disjoint(&b) && a.len() + b.len() == 6 {
             break;
         }
@@ -672,7 +664,7 @@ async fn a_group_has_one_coordinator_whichever_broker_its_members_ask() {
         "every broker names the same coordinator: {named:?}"
     );
 
-    let mine = assigned_to(&one);
+    let mine = kafka::assigned(&one);
     let mut commit = TopicPartitionList::new();
     for &p in &mine {
         commit
@@ -738,7 +730,7 @@ async fn a_group_whose_coordinator_dies_moves_to_a_live_broker() {
     let consumer = kafka::group_consumer(&cluster.bootstrap(), &group);
     consumer.subscribe(&[&topic]).unwrap();
     let deadline = Instant::now() + PATIENCE;
-    while assigned_to(&consumer).len() < 2 {
+    while kafka::assigned(&consumer).len() < 2 {
         assert!(Instant::now() < deadline, "the group never formed");
         if let Some(Err(e)) = consumer.poll(Duration::from_millis(100)) {
             panic!("consumer error: {e}");

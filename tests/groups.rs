@@ -8,7 +8,6 @@
 
 mod support;
 
-use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use kafka_protocol::messages::ApiKey;
@@ -16,7 +15,7 @@ use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 use support::Broker;
-use support::kafka::{self, Record, Recorder};
+use support::kafka::{self, Record, Recorder, assigned};
 use support::wire;
 
 const GROUP_PATIENCE: Duration = Duration::from_secs(30);
@@ -30,13 +29,6 @@ const GROUP_APIS: &[ApiKey] = &[
     ApiKey::OffsetCommit,
     ApiKey::OffsetFetch,
 ];
-
-fn assigned(consumer: &BaseConsumer<Recorder>) -> BTreeSet<i32> {
-    consumer
-        .assignment()
-        .map(|list| list.elements().iter().map(|e| e.partition()).collect())
-        .unwrap_or_default()
-}
 
 /// What librdkafka reported, and which group APIs the broker lacks: why a group got nowhere.
 fn problems(addr: &str, consumers: &[&BaseConsumer<Recorder>]) -> String {

@@ -376,3 +376,11 @@ pub fn assert_contiguous(by_partition: &BTreeMap<i32, Vec<Msg>>) {
         }
     }
 }
+
+/// The partitions assigned to a group consumer.
+pub fn assigned(consumer: &BaseConsumer<Recorder>) -> std::collections::BTreeSet<i32> {
+    consumer
+        .assignment()
+        .map(|list| list.elements().iter().map(|e| e.partition()).collect())
+        .unwrap_or_default()
+}

@@ -85,7 +85,7 @@ impl ClusterNode {
     /// The coordinator the metadata names for consumer group `group`, once this broker has
     /// caught up with the metadata (`None` before, or when the group's slot has none).
     pub(crate) fn group_coordinator(&self, group: &str) -> Option<i32> {
-        if !*self.caught_up.borrow() {
+        if !self.caught_up() {
             return None;
         }
         self.controller.state().group_coordinator(group)
